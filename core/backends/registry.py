@@ -56,6 +56,12 @@ def build(kind: Kind, spec: str, *, device: str = "cpu", **options: Any) -> Any:
     """Build the backend named by ``spec``; unknown names raise ``InputError`` listing the known ones."""
     name, arg = parse_spec(spec)
     table = _FACTORIES[kind]
+    if name not in table and arg is None:  # a named model from core.models, e.g. "sd2-inpainting"
+        from core.models import spec_for
+
+        named = spec_for(kind, name)
+        if named is not None:
+            name, arg = parse_spec(named)
     if name not in table:
         known = ", ".join(sorted(table))
         raise InputError(f"unknown {kind.replace('_', ' ')} {spec!r}; known: {known}")

@@ -1,0 +1,44 @@
+"""FastAPI dependencies: the service objects of this app and the authenticated caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.auth import ApiKeyAuth
+from api.jobstore import JobStore
+from api.runner import JobRunner
+from api.settings import Settings
+from api.storage import Storage
+
+
+@dataclass
+class Service:
+    """Everything a route needs, built once by the app factory."""
+
+    settings: Settings
+    store: JobStore
+    storage: Storage
+    runner: JobRunner
+    auth: ApiKeyAuth
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.service
+
+
+_bearer = HTTPBearer(auto_error=False, description="an API key from GLD8TR_API_KEYS")
+
+
+def get_owner(
+    request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str:
+    service: Service = request.app.state.service
+    return service.auth.owner_for(request.headers.get("authorization"))
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+OwnerDep = Annotated[str, Depends(get_owner)]

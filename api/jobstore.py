@@ -1,0 +1,356 @@
+"""The job store: the one source of truth for whether a job exists, whose it is and where it stands.
+
+Celery's own result state cannot serve (PENDING also means "unknown id"), so every job is a JSON record here,
+plus a few indexes: per owner (listing), per status (metrics, caps), by expiry (retention), idempotency keys,
+cancellation flags, rate-limit windows, worker heartbeats and stage-duration histograms.
+
+Two implementations share one interface: ``RedisJobStore`` (API and workers in separate processes) and
+``MemoryJobStore`` (``gld8tr serve`` embedded mode, everything in one process). Updates go through
+``update(id, fn)``: read, let ``fn`` change a copy, write back atomically (WATCH/MULTI on Redis, a lock in
+memory), so a worker's progress write can never undo the API's cancel or vice versa.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Protocol
+
+from api.schemas import ACTIVE_STATUSES, TERMINAL_STATUSES, JobRecord, utcnow
+
+STAGE_BUCKETS: tuple[float, ...] = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
+"""Upper bounds (seconds) of the stage-duration histogram buckets exposed on /metrics."""
+
+Updater = Callable[[JobRecord], JobRecord | None]
+"""Gets a copy of the record; returns the new record, or None to leave the stored one untouched."""
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before with a different request body."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
+
+class JobStore(Protocol):
+    def ping(self) -> None: ...
+    def create(self, rec: JobRecord) -> tuple[JobRecord, bool]: ...
+    def get(self, job_id: str) -> JobRecord | None: ...
+    def find_idempotent(self, owner: str, key: str) -> JobRecord | None: ...
+    def update(self, job_id: str, fn: Updater) -> JobRecord | None: ...
+    def delete(self, job_id: str) -> None: ...
+    def list_owner(self, owner: str, offset: int, limit: int) -> tuple[list[JobRecord], int]: ...
+    def count_active(self, owner: str) -> int: ...
+    def count_by_status(self) -> dict[str, int]: ...
+    def request_cancel(self, job_id: str) -> None: ...
+    def cancel_requested(self, job_id: str) -> bool: ...
+    def due_for_purge(self, now: float) -> list[str]: ...
+    def rate_limit(self, owner: str, limit: int, window_s: int = 60) -> float: ...
+    def record_stage(self, stage: str, seconds: float) -> None: ...
+    def stage_histograms(self) -> dict[str, tuple[list[int], float, int]]: ...
+    def heartbeat(self, worker: str, ttl_s: float) -> None: ...
+    def live_workers(self) -> list[str]: ...
+
+
+def _bucket_index(seconds: float) -> int:
+    for i, bound in enumerate(STAGE_BUCKETS):
+        if seconds <= bound:
+            return i
+    return len(STAGE_BUCKETS)
+
+
+def _touch(new: JobRecord, old: JobRecord, retention_s: float) -> tuple[JobRecord, float | None]:
+    """Stamp ``updated_at`` and, on the first arrival in a terminal state, the purge deadline."""
+    new.updated_at = utcnow()
+    purge_at = None
+    if new.status in TERMINAL_STATUSES:
+        if new.finished_at is None:
+            new.finished_at = new.updated_at
+        if old.status not in TERMINAL_STATUSES:
+            purge_at = new.finished_at.timestamp() + retention_s
+    return new, purge_at
+
+
+class RedisJobStore:
+    """Job records and indexes in Redis under ``{prefix}:``; safe across processes."""
+
+    def __init__(self, redis_url: str, prefix: str = "gld8tr", retention_s: float = 86400.0) -> None:
+        import redis  # service extra; imported here so the module loads without it
+
+        self.r = redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5)
+        self.p = prefix
+        self.retention_s = retention_s
+        self._watch_error = redis.WatchError
+
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.p, *parts))
+
+    def ping(self) -> None:
+        self.r.ping()
+
+    def create(self, rec: JobRecord) -> tuple[JobRecord, bool]:
+        job_key = self._k("job", rec.id)
+        if rec.idempotency_key:
+            idem = self._k("idem", rec.owner, rec.idempotency_key)
+            # Claim the key first: of two concurrent identical requests only one creates a job.
+            if not self.r.set(idem, rec.id, nx=True, ex=int(self.retention_s) + 3600):
+                existing_id = self.r.get(idem)
+                existing = self.get(existing_id) if existing_id else None
+                if existing is None:  # purged or half-created: take the key over
+                    self.r.set(idem, rec.id, ex=int(self.retention_s) + 3600)
+                elif existing.request_hash != rec.request_hash:
+                    raise IdempotencyConflict(existing.id)
+                else:
+                    return existing, False
+        pipe = self.r.pipeline()
+        pipe.set(job_key, rec.model_dump_json())
+        pipe.zadd(self._k("owner", rec.owner), {rec.id: rec.created_at.timestamp()})
+        pipe.sadd(self._k("status", rec.status), rec.id)
+        pipe.sadd(self._k("active", rec.owner), rec.id)
+        pipe.execute()
+        return rec, True
+
+    def get(self, job_id: str) -> JobRecord | None:
+        raw = self.r.get(self._k("job", job_id))
+        return JobRecord.model_validate_json(raw) if raw else None
+
+    def find_idempotent(self, owner: str, key: str) -> JobRecord | None:
+        job_id = self.r.get(self._k("idem", owner, key))
+        return self.get(job_id) if job_id else None
+
+    def update(self, job_id: str, fn: Updater) -> JobRecord | None:
+        key = self._k("job", job_id)
+        with self.r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if not raw:
+                        pipe.unwatch()
+                        return None
+                    old = JobRecord.model_validate_json(raw)
+                    new = fn(old.model_copy(deep=True))
+                    if new is None:
+                        pipe.unwatch()
+                        return old
+                    new, purge_at = _touch(new, old, self.retention_s)
+                    pipe.multi()
+                    pipe.set(key, new.model_dump_json())
+                    if new.status != old.status:
+                        pipe.srem(self._k("status", old.status), job_id)
+                        pipe.sadd(self._k("status", new.status), job_id)
+                        if new.status not in ACTIVE_STATUSES:
+                            pipe.srem(self._k("active", new.owner), job_id)
+                    if purge_at is not None:
+                        pipe.zadd(self._k("purge"), {job_id: purge_at})
+                    pipe.execute()
+                    return new
+                except self._watch_error:
+                    continue
+
+    def delete(self, job_id: str) -> None:
+        rec = self.get(job_id)
+        pipe = self.r.pipeline()
+        pipe.delete(self._k("job", job_id), self._k("cancel", job_id))
+        pipe.zrem(self._k("purge"), job_id)
+        if rec is not None:
+            pipe.zrem(self._k("owner", rec.owner), job_id)
+            pipe.srem(self._k("status", rec.status), job_id)
+            pipe.srem(self._k("active", rec.owner), job_id)
+            if rec.idempotency_key:
+                pipe.delete(self._k("idem", rec.owner, rec.idempotency_key))
+        pipe.execute()
+
+    def list_owner(self, owner: str, offset: int, limit: int) -> tuple[list[JobRecord], int]:
+        key = self._k("owner", owner)
+        ids = self.r.zrevrange(key, offset, offset + limit - 1)
+        raws = self.r.mget([self._k("job", i) for i in ids]) if ids else []
+        return [JobRecord.model_validate_json(r) for r in raws if r], int(self.r.zcard(key))
+
+    def count_active(self, owner: str) -> int:
+        return int(self.r.scard(self._k("active", owner)))
+
+    def count_by_status(self) -> dict[str, int]:
+        statuses = sorted(ACTIVE_STATUSES | TERMINAL_STATUSES)
+        pipe = self.r.pipeline()
+        for s in statuses:
+            pipe.scard(self._k("status", s))
+        return dict(zip(statuses, (int(n) for n in pipe.execute()), strict=True))
+
+    def request_cancel(self, job_id: str) -> None:
+        self.r.set(self._k("cancel", job_id), "1", ex=int(self.retention_s) + 3600)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return bool(self.r.exists(self._k("cancel", job_id)))
+
+    def due_for_purge(self, now: float) -> list[str]:
+        return list(self.r.zrangebyscore(self._k("purge"), "-inf", now))
+
+    def rate_limit(self, owner: str, limit: int, window_s: int = 60) -> float:
+        """Sliding window: allow if fewer than ``limit`` requests in the last ``window_s``; else seconds to wait.
+
+        Refused requests are not counted, so a client that backs off as told gets in on time.
+        """
+        now = time.time()
+        key = self._k("rl", owner)
+        member = f"{now:.6f}-{uuid.uuid4().hex[:8]}"
+        pipe = self.r.pipeline()
+        pipe.zremrangebyscore(key, "-inf", now - window_s)
+        pipe.zadd(key, {member: now})
+        pipe.zcard(key)
+        pipe.zrange(key, 0, 0, withscores=True)
+        pipe.expire(key, window_s + 1)
+        _, _, count, oldest, _ = pipe.execute()
+        if count <= limit:
+            return 0.0
+        self.r.zrem(key, member)
+        return max(0.001, oldest[0][1] + window_s - now)
+
+    def record_stage(self, stage: str, seconds: float) -> None:
+        key = self._k("stage", stage)
+        pipe = self.r.pipeline()
+        pipe.hincrby(key, f"b{_bucket_index(seconds)}", 1)
+        pipe.hincrbyfloat(key, "sum", seconds)
+        pipe.hincrby(key, "count", 1)
+        pipe.sadd(self._k("stages"), stage)
+        pipe.execute()
+
+    def stage_histograms(self) -> dict[str, tuple[list[int], float, int]]:
+        out = {}
+        for stage in sorted(self.r.smembers(self._k("stages"))):
+            h = self.r.hgetall(self._k("stage", stage))
+            buckets = [int(h.get(f"b{i}", 0)) for i in range(len(STAGE_BUCKETS) + 1)]
+            out[stage] = (buckets, float(h.get("sum", 0.0)), int(h.get("count", 0)))
+        return out
+
+    def heartbeat(self, worker: str, ttl_s: float) -> None:
+        self.r.set(self._k("worker", worker), str(time.time()), px=int(ttl_s * 1000))
+
+    def live_workers(self) -> list[str]:
+        prefix = self._k("worker", "")
+        return sorted(k[len(prefix) :] for k in self.r.scan_iter(match=prefix + "*", count=100))
+
+
+class MemoryJobStore:
+    """The same interface in one process's memory, for the embedded single-machine mode and unit tests."""
+
+    def __init__(self, retention_s: float = 86400.0) -> None:
+        self.retention_s = retention_s
+        self._lock = threading.RLock()
+        self._jobs: dict[str, str] = {}  # id -> JSON, so callers never share mutable records
+        self._idem: dict[tuple[str, str], str] = {}
+        self._cancel: set[str] = set()
+        self._purge: dict[str, float] = {}
+        self._rl: dict[str, list[float]] = {}
+        self._stages: dict[str, tuple[list[int], float, int]] = {}
+        self._workers: dict[str, float] = {}
+
+    def ping(self) -> None:
+        return None
+
+    def _all(self) -> list[JobRecord]:
+        return [JobRecord.model_validate_json(raw) for raw in self._jobs.values()]
+
+    def create(self, rec: JobRecord) -> tuple[JobRecord, bool]:
+        with self._lock:
+            if rec.idempotency_key:
+                existing_id = self._idem.get((rec.owner, rec.idempotency_key))
+                existing = self.get(existing_id) if existing_id else None
+                if existing is not None:
+                    if existing.request_hash != rec.request_hash:
+                        raise IdempotencyConflict(existing.id)
+                    return existing, False
+                self._idem[(rec.owner, rec.idempotency_key)] = rec.id
+            self._jobs[rec.id] = rec.model_dump_json()
+            return rec, True
+
+    def get(self, job_id: str) -> JobRecord | None:
+        raw = self._jobs.get(job_id)
+        return JobRecord.model_validate_json(raw) if raw else None
+
+    def find_idempotent(self, owner: str, key: str) -> JobRecord | None:
+        job_id = self._idem.get((owner, key))
+        return self.get(job_id) if job_id else None
+
+    def update(self, job_id: str, fn: Updater) -> JobRecord | None:
+        with self._lock:
+            old = self.get(job_id)
+            if old is None:
+                return None
+            new = fn(old.model_copy(deep=True))
+            if new is None:
+                return old
+            new, purge_at = _touch(new, old, self.retention_s)
+            self._jobs[job_id] = new.model_dump_json()
+            if purge_at is not None:
+                self._purge[job_id] = purge_at
+            return new
+
+    def delete(self, job_id: str) -> None:
+        with self._lock:
+            rec = self.get(job_id)
+            self._jobs.pop(job_id, None)
+            self._cancel.discard(job_id)
+            self._purge.pop(job_id, None)
+            if rec is not None and rec.idempotency_key:
+                self._idem.pop((rec.owner, rec.idempotency_key), None)
+
+    def list_owner(self, owner: str, offset: int, limit: int) -> tuple[list[JobRecord], int]:
+        with self._lock:
+            mine = sorted((r for r in self._all() if r.owner == owner), key=lambda r: r.created_at, reverse=True)
+        return mine[offset : offset + limit], len(mine)
+
+    def count_active(self, owner: str) -> int:
+        with self._lock:
+            return sum(1 for r in self._all() if r.owner == owner and r.status in ACTIVE_STATUSES)
+
+    def count_by_status(self) -> dict[str, int]:
+        counts = dict.fromkeys(sorted(ACTIVE_STATUSES | TERMINAL_STATUSES), 0)
+        with self._lock:
+            for r in self._all():
+                counts[r.status] += 1
+        return counts
+
+    def request_cancel(self, job_id: str) -> None:
+        with self._lock:
+            self._cancel.add(job_id)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return job_id in self._cancel
+
+    def due_for_purge(self, now: float) -> list[str]:
+        with self._lock:
+            return [i for i, t in self._purge.items() if t <= now]
+
+    def rate_limit(self, owner: str, limit: int, window_s: int = 60) -> float:
+        now = time.time()
+        with self._lock:
+            hits = [t for t in self._rl.get(owner, []) if t > now - window_s]
+            if len(hits) >= limit:
+                self._rl[owner] = hits
+                return max(0.001, hits[0] + window_s - now)
+            self._rl[owner] = [*hits, now]
+        return 0.0
+
+    def record_stage(self, stage: str, seconds: float) -> None:
+        with self._lock:
+            buckets, total, count = self._stages.get(stage, ([0] * (len(STAGE_BUCKETS) + 1), 0.0, 0))
+            buckets = list(buckets)
+            buckets[_bucket_index(seconds)] += 1
+            self._stages[stage] = (buckets, total + seconds, count + 1)
+
+    def stage_histograms(self) -> dict[str, tuple[list[int], float, int]]:
+        with self._lock:
+            return dict(sorted(self._stages.items()))
+
+    def heartbeat(self, worker: str, ttl_s: float) -> None:
+        with self._lock:
+            self._workers[worker] = time.time() + ttl_s
+
+    def live_workers(self) -> list[str]:
+        now = time.time()
+        with self._lock:
+            return sorted(w for w, until in self._workers.items() if until > now)

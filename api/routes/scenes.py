@@ -1,0 +1,284 @@
+"""``/scenes``: submit, inspect, list, download and cancel scene jobs.
+
+Every check that can refuse a request (auth, rate limit, options, file formats, pixel count, the cap on active
+jobs) runs before anything is stored or queued, so a refused request leaves no trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse, RedirectResponse
+from pydantic import ValidationError
+
+from api.deps import OwnerDep, Service, ServiceDep
+from api.jobstore import IdempotencyConflict
+from api.problems import ProblemError
+from api.schemas import (
+    ACTIVE_STATUSES,
+    InputInfo,
+    JobError,
+    JobList,
+    JobPublic,
+    JobRecord,
+    Mode,
+    Problem,
+    SceneOptions,
+)
+from api.storage import input_key, job_prefix
+from api.uploads import IMAGE_FORMATS, check_depth, check_image
+from api.webhooks import check_webhook_url
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/scenes", tags=["scenes"])
+
+_ERRORS = {
+    code: {"model": Problem, "content": {"application/problem+json": {}}}
+    for code in (401, 404, 413, 415, 422, 429, 503)
+}
+
+
+def _public(request: Request, rec: JobRecord) -> JobPublic:
+    return JobPublic.from_record(rec, base_url=str(request.base_url).rstrip("/"))
+
+
+def _own_job(service: Service, owner: str, job_id: str) -> JobRecord:
+    rec = service.store.get(job_id)
+    if rec is None or rec.owner != owner:  # someone else's job looks exactly like a missing one
+        raise ProblemError(404, "Not Found", f"no scene job {job_id!r}", slug="not-found")
+    return rec
+
+
+def _parse_outputs(raw: list[str] | None) -> list[str] | None:
+    if not raw:
+        return None
+    return [p.strip() for item in raw for p in item.split(",") if p.strip()]
+
+
+async def _read_upload(upload: UploadFile, limit: int) -> bytes:
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise ProblemError(413, "Content Too Large", f"files may total at most {limit} bytes", slug="too-large")
+    return data
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobPublic,
+    responses=_ERRORS,
+    operation_id="create_scene",
+    summary="Submit a photo (and optional depth) for 3D scene generation",
+)
+async def create_scene(
+    request: Request,
+    response: Response,
+    service: ServiceDep,
+    owner: OwnerDep,
+    image: Annotated[UploadFile, File(description="JPEG, PNG or WebP photo")],
+    depth: Annotated[UploadFile | None, File(description="16-bit PNG (mm) or .npy (m), same size")] = None,
+    prompt: Annotated[str, Form()] = "",
+    mode: Annotated[Mode, Form()] = "stage",
+    fov_deg: Annotated[float | None, Form(ge=1, le=179)] = None,
+    seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
+    outputs: Annotated[list[str] | None, Form(description="e.g. scene.ply,preview.png")] = None,
+    webhook: Annotated[str | None, Form()] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+) -> JobPublic:
+    settings, store = service.settings, service.store
+
+    # 1. Rate limit (per key, fixed one-minute windows).
+    if settings.rate_limit_per_minute:
+        wait = await asyncio.to_thread(store.rate_limit, owner, settings.rate_limit_per_minute)
+        if wait > 0:
+            raise ProblemError(
+                429, "Too Many Requests", f"at most {settings.rate_limit_per_minute} submissions per minute",
+                slug="rate-limited", headers={"Retry-After": str(max(1, int(wait + 0.999)))},
+            )
+
+    # 2. Options.
+    if len(prompt) > settings.max_prompt_chars:
+        raise ProblemError(
+            422, "Prompt too long", f"{len(prompt)} characters; the limit is {settings.max_prompt_chars}",
+            slug="invalid-request",
+        )
+    try:
+        fields = {"prompt": prompt, "mode": mode, "fov_deg": fov_deg, "seed": seed, "webhook": webhook or None}
+        if (wanted := _parse_outputs(outputs)) is not None:
+            fields["outputs"] = sorted(set(wanted))
+        options = SceneOptions(**fields)
+    except ValidationError as exc:
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ProblemError(422, "Invalid request", detail, slug="invalid-request") from exc
+    if options.webhook and (why := check_webhook_url(options.webhook, settings.webhook_allowed_hosts)):
+        raise ProblemError(422, "Webhook not allowed", why, slug="webhook-not-allowed")
+
+    # 3. Files: size, format, pixel count, decodability, depth shape.
+    limit = settings.max_upload_bytes
+    image_bytes = await _read_upload(image, limit)
+    checked = await asyncio.to_thread(check_image, image_bytes, max_pixels=settings.max_pixels)
+    depth_bytes, checked_depth = None, None
+    if depth is not None and (depth.filename or depth.size):
+        depth_bytes = await _read_upload(depth, limit - len(image_bytes))
+        checked_depth = await asyncio.to_thread(check_depth, depth_bytes, width=checked.width, height=checked.height)
+
+    # 4. What identifies this request for Idempotency-Key purposes.
+    digest = hashlib.sha256(options.model_dump_json().encode())
+    digest.update(hashlib.sha256(image_bytes).digest())
+    digest.update(hashlib.sha256(depth_bytes or b"").digest())
+    request_hash = digest.hexdigest()
+
+    # 5. Idempotent replay: the same key and the same request give back the same job (no new work, no cap).
+    if idempotency_key:
+        existing = await asyncio.to_thread(_replay, service, owner, idempotency_key, request_hash)
+        if existing is not None:
+            response.headers["Location"] = f"/scenes/{existing.id}"
+            response.headers["Idempotent-Replayed"] = "true"
+            return _public(request, existing)
+
+    # 6. Cap on queued + running jobs per key.
+    if settings.max_active_jobs_per_key:
+        active = await asyncio.to_thread(store.count_active, owner)
+        if active >= settings.max_active_jobs_per_key:
+            raise ProblemError(
+                429, "Too many active jobs",
+                f"{active} jobs queued or running; the limit is {settings.max_active_jobs_per_key}",
+                slug="too-many-jobs", headers={"Retry-After": "30"},
+            )
+
+    # 7. Store the inputs, create the record (claims the idempotency key atomically), enqueue.
+    job_id = uuid.uuid4().hex
+    img_key = input_key(settings, job_id, f"image.{checked.extension}")
+    inputs = InputInfo(image_key=img_key, image_format=checked.format, width=checked.width, height=checked.height)
+    rec = JobRecord(
+        id=job_id, owner=owner, options=options, inputs=inputs, request_hash=request_hash,
+        idempotency_key=idempotency_key,
+    )
+
+    def store_and_enqueue() -> JobRecord:
+        service.storage.put_bytes(img_key, image_bytes, IMAGE_FORMATS[checked.format])
+        if checked_depth is not None and depth_bytes is not None:
+            rec.inputs.depth_key = input_key(settings, job_id, f"depth.{checked_depth.extension}")
+            rec.inputs.depth_format = checked_depth.format
+            service.storage.put_bytes(rec.inputs.depth_key, depth_bytes, "application/octet-stream")
+        try:
+            created, is_new = store.create(rec)
+        except IdempotencyConflict as exc:
+            service.storage.delete_prefix(job_prefix(settings, job_id))
+            raise ProblemError(
+                422, "Idempotency-Key reused", f"this key was used for job {exc.job_id} with a different request",
+                slug="idempotency-conflict",
+            ) from exc
+        if not is_new:  # lost a race with an identical request
+            service.storage.delete_prefix(job_prefix(settings, job_id))
+            return created
+        try:
+            service.runner.submit(job_id)
+        except Exception as exc:
+            log.exception("could not enqueue job %s", job_id)
+            err = JobError(title="Service unavailable", detail="the job could not be queued")
+            store.update(job_id, lambda r: r.model_copy(update={"status": "failed", "error": err}))
+            service.storage.delete_prefix(job_prefix(settings, job_id))
+            raise ProblemError(503, "Service Unavailable", "the job queue is unreachable",
+                               headers={"Retry-After": "10"}) from exc
+        return created
+
+    created = await asyncio.to_thread(store_and_enqueue)
+    response.headers["Location"] = f"/scenes/{created.id}"
+    log.info("job %s queued for %s (mode %s, %dx%d)", created.id, owner, options.mode, checked.width, checked.height)
+    return _public(request, created)
+
+
+def _replay(service: Service, owner: str, key: str, request_hash: str) -> JobRecord | None:
+    """The job already created with this owner's Idempotency-Key, if any (422 if the request differs)."""
+    existing = service.store.find_idempotent(owner, key)
+    if existing is not None and existing.request_hash != request_hash:
+        raise ProblemError(
+            422, "Idempotency-Key reused", f"this key was used for job {existing.id} with a different request",
+            slug="idempotency-conflict",
+        )
+    return existing
+
+
+@router.get("", response_model=JobList, responses=_ERRORS, operation_id="list_scenes", summary="List your jobs")
+async def list_scenes(
+    request: Request,
+    service: ServiceDep,
+    owner: OwnerDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> JobList:
+    limit = min(limit, service.settings.page_size_max)
+    records, count = await asyncio.to_thread(service.store.list_owner, owner, offset, limit)
+    return JobList(data=[_public(request, r) for r in records], count=count, offset=offset, limit=limit)
+
+
+@router.get(
+    "/{job_id}", response_model=JobPublic, responses=_ERRORS, operation_id="get_scene", summary="A job's status"
+)
+async def get_scene(request: Request, service: ServiceDep, owner: OwnerDep, job_id: str) -> JobPublic:
+    rec = await asyncio.to_thread(_own_job, service, owner, job_id)
+    return _public(request, rec)
+
+
+@router.get(
+    "/{job_id}/files/{name}",
+    responses={**_ERRORS, 200: {"description": "the file (local storage)"}, 307: {"description": "presigned URL"}},
+    operation_id="get_scene_file",
+    summary="Download an output file",
+)
+async def get_scene_file(service: ServiceDep, owner: OwnerDep, job_id: str, name: str) -> Response:
+    rec = await asyncio.to_thread(_own_job, service, owner, job_id)
+    output = next((o for o in rec.outputs if o.name == name), None)
+    if rec.status != "succeeded" or output is None:
+        raise ProblemError(404, "Not Found", f"job {job_id} has no file {name!r} (status {rec.status})",
+                           slug="not-found")
+    path = service.storage.local_path(output.key)
+    if path is not None:
+        return FileResponse(path, media_type=output.media_type, filename=name)
+    url = await asyncio.to_thread(service.storage.presigned_url, output.key, name, output.media_type)
+    if url is None:
+        raise ProblemError(404, "Not Found", f"file {name!r} is gone", slug="not-found")
+    return RedirectResponse(url, status_code=307)
+
+
+@router.delete(
+    "/{job_id}",
+    status_code=202,
+    response_model=JobPublic,
+    responses={**_ERRORS, 204: {"description": "finished job and its files deleted"}},
+    operation_id="delete_scene",
+    summary="Cancel a queued or running job, or delete a finished one; its files are deleted",
+)
+async def delete_scene(request: Request, service: ServiceDep, owner: OwnerDep, job_id: str) -> Response | JobPublic:
+    store, storage, settings = service.store, service.storage, service.settings
+    rec = await asyncio.to_thread(_own_job, service, owner, job_id)
+    if rec.status not in ACTIVE_STATUSES:
+        def drop() -> None:
+            storage.delete_prefix(job_prefix(settings, job_id))
+            store.delete(job_id)
+
+        await asyncio.to_thread(drop)
+        return Response(status_code=204)
+
+    def cancel() -> JobRecord | None:
+        store.request_cancel(job_id)  # a running job sees this between two views
+
+        def fn(r: JobRecord) -> JobRecord | None:
+            if r.status != "queued":
+                return None
+            r.status = "canceled"
+            return r
+
+        updated = store.update(job_id, fn)
+        if updated is not None and updated.status == "canceled":
+            storage.delete_prefix(job_prefix(settings, job_id))
+        return updated
+
+    updated = await asyncio.to_thread(cancel)
+    return _public(request, updated or rec)

@@ -1,0 +1,170 @@
+"""Pydantic models for everything that crosses the service boundary: requests, job records, responses.
+
+``JobRecord`` is what the job store keeps (shared by the API and the worker); ``JobPublic`` is what a caller
+sees. Only pydantic here: the worker imports this module, and it must stay free of FastAPI and torch.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
+ACTIVE_STATUSES: frozenset[str] = frozenset({"queued", "running"})
+TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
+Mode = Literal["single", "stage", "360"]
+OutputName = Literal["scene.ply", "scene.json", "preview.png"]
+
+MEDIA_TYPES: dict[str, str] = {
+    "scene.ply": "application/octet-stream",
+    "scene.json": "application/json",
+    "preview.png": "image/png",
+    "gaussians.ply": "application/octet-stream",
+}
+DEFAULT_OUTPUTS: tuple[OutputName, ...] = ("scene.ply", "scene.json", "preview.png")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SceneOptions(BaseModel):
+    """What the caller asked for (the non-file part of ``POST /scenes``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field("", description="text that guides the inpainting of unseen regions")
+    mode: Mode = Field("stage", description="single view, a 3-view stage, or a 13-view 360 degree sweep")
+    fov_deg: float | None = Field(None, ge=1, le=179, description="horizontal field of view; default 53.13")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    outputs: list[OutputName] = Field(default_factory=lambda: list(DEFAULT_OUTPUTS), min_length=1)
+    webhook: str | None = Field(None, description="https URL called once the job ends (host must be allowed)")
+
+
+class InputInfo(BaseModel):
+    """The validated uploads, as stored beside the job."""
+
+    image_key: str
+    image_format: str
+    width: int
+    height: int
+    depth_key: str | None = None
+    depth_format: str | None = None
+
+
+class Progress(BaseModel):
+    stage: str | None = None
+    done: int = 0
+    total: int = 0
+    percent: float = Field(0.0, ge=0, le=100)
+
+
+class JobError(BaseModel):
+    title: str
+    detail: str
+
+
+class OutputRecord(BaseModel):
+    name: str
+    key: str
+    size: int
+    media_type: str
+
+
+class JobRecord(BaseModel):
+    """The job as the store keeps it: existence and status live here, never in Celery's result state."""
+
+    id: str
+    owner: str
+    status: JobStatus = "queued"
+    options: SceneOptions
+    inputs: InputInfo
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    progress: Progress = Field(default_factory=Progress)
+    error: JobError | None = None
+    outputs: list[OutputRecord] = Field(default_factory=list)
+    deliveries: int = 0
+    request_hash: str = ""
+    idempotency_key: str | None = None
+    timings: dict[str, float] = Field(default_factory=dict)
+
+
+class OutputPublic(BaseModel):
+    name: str
+    size: int
+    media_type: str
+    url: str
+
+
+class JobPublic(BaseModel):
+    """A job as ``GET /scenes/{id}`` returns it."""
+
+    id: str
+    status: JobStatus
+    options: SceneOptions
+    width: int
+    height: int
+    has_depth: bool
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: Progress
+    error: JobError | None
+    outputs: list[OutputPublic]
+    timings: dict[str, float]
+
+    @classmethod
+    def from_record(cls, rec: JobRecord, base_url: str = "") -> JobPublic:
+        outputs = [
+            OutputPublic(
+                name=o.name, size=o.size, media_type=o.media_type, url=f"{base_url}/scenes/{rec.id}/files/{o.name}"
+            )
+            for o in rec.outputs
+        ]
+        options = rec.options.model_copy(update={"webhook": rec.options.webhook})
+        return cls(
+            id=rec.id,
+            status=rec.status,
+            options=options,
+            width=rec.inputs.width,
+            height=rec.inputs.height,
+            has_depth=rec.inputs.depth_key is not None,
+            created_at=rec.created_at,
+            updated_at=rec.updated_at,
+            started_at=rec.started_at,
+            finished_at=rec.finished_at,
+            progress=rec.progress,
+            error=rec.error,
+            outputs=outputs,
+            timings=rec.timings,
+        )
+
+
+class JobList(BaseModel):
+    """One page of the caller's jobs, newest first."""
+
+    data: list[JobPublic]
+    count: int = Field(description="all jobs of this caller")
+    offset: int
+    limit: int
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,114 @@
+"""``gld8tr benchmark``: score depth completion against ground-truth geometry.
+
+Example::
+
+    gld8tr benchmark --dataset synthetic --limit 50 --out outputs/benchmark/synthetic
+    gld8tr benchmark --dataset middlebury --methods gld8tr,aligned-mono,nearest,laplacian,ckpt:runs/exp1/best
+
+Writes into ``--out``: ``pairs.json`` (the manifest), ``samples/`` (each pair's task), ``pairs.csv`` (one row per
+pair and method; rerunning resumes from it), ``summary.csv`` and ``summary.md`` (one row per dataset and
+method) and ``error_vs_overlap.png``; the summary table is printed on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from benchmark.datasets import DATASETS
+from benchmark.methods import DEFAULT_METHODS
+
+log = logging.getLogger("gld8tr.benchmark")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    parser.add_argument("--root", default=None, help="dataset folder (scannet, hypersim, nyu)")
+    parser.add_argument(
+        "--methods",
+        default=",".join(DEFAULT_METHODS),
+        help="comma-separated depth-completer specs: gld8tr, aligned-mono[:ESTIMATOR], nearest, laplacian, "
+        "ckpt:DIR, ... (default: %(default)s)",
+    )
+    parser.add_argument("--limit", type=int, default=None, help="at most N pairs")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default outputs/benchmark/DATASET)")
+    parser.add_argument("--overlap", type=float, nargs=2, default=(0.4, 0.95), metavar=("MIN", "MAX"),
+                        help="overlap band of the pairs (default 0.4 0.95)")  # fmt: skip
+    parser.add_argument("--stride", type=int, default=1, help="every N-th frame is a candidate B (default 1)")
+    parser.add_argument("--offsets", default=None,
+                        help="comma-separated frame offsets A - B tried in order (multi-view datasets)")  # fmt: skip
+    parser.add_argument("--max-side", type=int, default=640, help="resize frames to this long side (0 = never)")
+    parser.add_argument("--seam-px", type=int, default=5, help="seam width in pixels (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="synthetic scenes and virtual cameras")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _device(name: str) -> str:
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _build_methods(specs: list[str], device: str, explicit: bool) -> list:
+    """Methods by spec. A default method whose weights are missing is skipped with a warning; a method the user
+    named is required, so its error propagates."""
+    from benchmark.methods import build_method
+    from core.errors import ModelNotAvailableError
+
+    methods = []
+    for spec in specs:
+        try:
+            methods.append(build_method(spec, device=device))
+        except ModelNotAvailableError as exc:
+            if explicit:
+                raise
+            log.warning("skipping default method %s: %s", spec, exc)
+    return methods
+
+
+def main(args: argparse.Namespace) -> int:
+    from benchmark.datasets import open_reader
+    from benchmark.pairs import PairConfig, SampleStore, load_or_build_manifest
+    from benchmark.report import markdown_table, write_reports
+    from benchmark.runner import run
+    from core.errors import InputError
+
+    specs = [s.strip() for s in args.methods.split(",") if s.strip()]
+    if not specs:
+        raise InputError("--methods names no method")
+    if len(set(specs)) != len(specs):
+        raise InputError(f"--methods lists a method twice: {args.methods}")
+    if args.limit is not None and args.limit < 1:
+        raise InputError(f"--limit must be >= 1, got {args.limit}")
+    out: Path = args.out or Path("outputs") / "benchmark" / args.dataset
+    options = {} if args.offsets is None else {"offsets": tuple(int(o) for o in args.offsets.split(","))}
+    config = PairConfig(
+        overlap_min=args.overlap[0],
+        overlap_max=args.overlap[1],
+        stride=args.stride,
+        max_side=args.max_side or None,
+        **options,
+    )
+    device = _device(args.device)
+    methods = _build_methods(specs, device, explicit=args.methods != ",".join(DEFAULT_METHODS))
+    if not methods:
+        raise InputError("no method could be built")
+
+    reader = open_reader(args.dataset, args.root, limit=args.limit, seed=args.seed)
+    store = SampleStore(out / "samples")
+    log.info("selecting pairs of %s (overlap %.2f-%.2f)", args.dataset, config.overlap_min, config.overlap_max)
+    manifest = load_or_build_manifest(out / "pairs.json", reader, args.dataset, args.root, config, args.limit, store)
+    if not manifest.pairs:
+        raise InputError(f"no pair of {args.dataset} has an overlap in [{config.overlap_min}, {config.overlap_max}]")
+    log.info("%d pairs; methods: %s; device %s", len(manifest.pairs), ", ".join(m.name for m in methods), device)
+    rows = run(reader, args.dataset, manifest, config, methods, out / "pairs.csv", store=store,
+               seam_px=args.seam_px, device=device, progress=not args.no_progress)  # fmt: skip
+    summary = write_reports(rows, out)
+    sys.stdout.write(markdown_table(summary))
+    log.info("wrote %s/summary.csv, summary.md, pairs.csv and error_vs_overlap.png", out)
+    return 0

@@ -1,0 +1,71 @@
+"""The one interface every compared method implements, and how a method name becomes one.
+
+A :class:`Baseline` sees a whole :class:`~benchmark.pairs.PairSample` so that reference methods used to check
+the benchmark itself (an oracle that returns the ground truth, a constant) fit the same runner; real methods are
+``DepthCompleter`` backends wrapped by :class:`CompleterBaseline`, which hands them B's image and the known depth
+only -- never the ground truth.
+
+Method names are registry specs: ``gld8tr`` (the shipped network), ``ckpt:<dir>`` (any other checkpoint),
+``aligned-mono[:ESTIMATOR_SPEC]``, ``nearest``, ``laplacian`` -- or anything else the registry builds.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from benchmark.pairs import PairSample
+
+DEFAULT_METHODS = ("gld8tr", "aligned-mono", "nearest", "laplacian")
+
+
+@runtime_checkable
+class Baseline(Protocol):
+    """A depth-completion method under test: full depth [H, W] float32 metres for the sample's view B."""
+
+    name: str
+
+    def predict(self, sample: PairSample) -> np.ndarray: ...
+
+
+class CompleterBaseline:
+    """Any ``DepthCompleter`` as a :class:`Baseline` (image, known depth and mask in; depth out)."""
+
+    def __init__(self, name: str, completer: object) -> None:
+        self.name = name
+        self.completer = completer
+
+    def predict(self, sample: PairSample) -> np.ndarray:
+        return self.completer(sample.image, sample.known_depth, sample.known_mask)
+
+
+def build_method(spec: str, *, device: str = "cpu") -> Baseline:
+    """The method named by ``spec`` (a depth-completer registry spec), reported under that same name."""
+    from core.backends.registry import build_depth_completer
+
+    return CompleterBaseline(spec, build_depth_completer(spec, device=device))
+
+
+def timed_predict(method: Baseline, sample: PairSample, device: str = "cpu") -> tuple[np.ndarray, float]:
+    """``(depth, seconds)`` of one prediction, timed between device synchronisations.
+
+    Backends return host numpy arrays, so the copy already waits for the GPU; the explicit synchronisation before
+    the clock starts keeps work queued by an earlier call out of this one's time.
+    """
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    depth = method.predict(sample)
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    depth = np.asarray(depth, dtype=np.float32)
+    if depth.shape != sample.gt.shape:
+        raise ValueError(f"method {method.name!r} returned depth {depth.shape}, expected {sample.gt.shape}")
+    return depth, seconds

@@ -1,0 +1,80 @@
+"""Score methods on a manifest's pairs, one CSV row per (pair, method), skipping rows already written."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmark.methods import Baseline, timed_predict
+from benchmark.metrics import DEFAULT_SEAM_PX, score
+from benchmark.pairs import Manifest, PairConfig, SampleStore, iter_samples
+from benchmark.report import PairWriter, read_pair_rows
+
+log = logging.getLogger(__name__)
+
+
+def run(
+    reader: Any,
+    dataset: str,
+    manifest: Manifest,
+    config: PairConfig,
+    methods: Sequence[Baseline],
+    csv_path: Path,
+    *,
+    store: SampleStore | None = None,
+    seam_px: int = DEFAULT_SEAM_PX,
+    device: str = "cpu",
+    progress: bool = True,
+) -> list[dict[str, object]]:
+    """Score every method on every pair not yet in ``csv_path``; returns the rows of this manifest and these methods.
+
+    A row is keyed by (dataset, manifest id, method, pair id): a rerun after an interruption resumes where it
+    stopped, and rows of another pair setting in the same CSV are never mistaken for this one's.
+    """
+    from tqdm import tqdm
+
+    names = [m.name for m in methods]
+    done = {
+        (r["method"], r["pair_id"])
+        for r in read_pair_rows(csv_path)
+        if r["dataset"] == dataset and r.get("manifest") == manifest.manifest_id
+    }
+    todo = [p for p in manifest.pairs if any((n, p.pair_id) not in done for n in names)]
+    skipped = len(manifest.pairs) - len(todo)
+    if skipped:
+        log.info("resuming: %d of %d pairs already scored by every method", skipped, len(manifest.pairs))
+    bar = tqdm(total=len(todo) * len(methods), desc=f"benchmark {dataset}", unit="run", disable=not progress)
+    with PairWriter(csv_path) as writer:
+        for sample in iter_samples(reader, todo, config, store):
+            pair = sample.pair
+            for method in methods:
+                if (method.name, pair.pair_id) in done:
+                    bar.update()
+                    continue
+                depth, seconds = timed_predict(method, sample, device)
+                row: dict[str, object] = {
+                    "dataset": dataset,
+                    "manifest": manifest.manifest_id,
+                    "method": method.name,
+                    "pair_id": pair.pair_id,
+                    "scene_id": pair.scene_id,
+                    "frame_a": pair.frame_a,
+                    "frame_b": pair.frame_b,
+                    "overlap": pair.overlap,
+                    "seconds": seconds,
+                    **score(depth, sample.gt, sample.known_mask, seam_px),
+                }
+                writer.write(row)
+                bar.set_postfix_str(f"{method.name} mae_hole={row['mae_hole']:.3f}")
+                bar.update()
+    bar.close()
+    wanted = {(n, p.pair_id) for n in names for p in manifest.pairs}
+    return [
+        r
+        for r in read_pair_rows(csv_path)
+        if r["dataset"] == dataset
+        and r.get("manifest") == manifest.manifest_id
+        and (r["method"], r["pair_id"]) in wanted
+    ]

@@ -1,0 +1,128 @@
+"""Depth backends over :class:`core.depthnet.DepthCompletionNet`: ``gld8tr`` (the shipped weights in
+``core/weights/gld8tr-depth/``) and ``ckpt:DIR`` (any folder written by ``gld8tr train`` or ``save_pretrained``).
+
+The estimator is the completer with nothing known. The completer returns the known depth *exactly* on known
+pixels (the pipeline merges new points next to old ones and relies on that); only unknown pixels come from the
+network. By default the network runs at a working resolution whose long side is ``max_side`` pixels, close to
+the scale it was trained at, so that holes and scene extent look to it as in training; the log-depth
+prediction is resized back bilinearly. ``max_side=None`` runs at the image's native size.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from core.depthnet import SHIPPED_DIR, DepthCompletionNet
+from core.errors import InputError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_SIDE = 192
+
+
+def _device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _nearest_indices(n_in: int, n_out: int) -> np.ndarray:
+    """Source index of each output pixel centre when resizing ``n_in`` -> ``n_out`` (no averaging across edges)."""
+    return np.clip(np.floor((np.arange(n_out) + 0.5) * n_in / n_out).astype(int), 0, n_in - 1)
+
+
+class NetworkDepthCompleter:
+    """``DepthCompleter`` protocol: dense depth agreeing exactly with ``depth`` where ``known_mask``."""
+
+    def __init__(self, model: DepthCompletionNet, *, name: str, device: str = "cpu",
+                 max_side: int | None = DEFAULT_MAX_SIDE) -> None:
+        self.model = model.to(_device(device)).eval()
+        self.name = name
+        self.max_side = max_side
+
+    def _working_size(self, height: int, width: int) -> tuple[int, int]:
+        if self.max_side is None or max(height, width) <= self.max_side:
+            return height, width
+        f = self.max_side / max(height, width)
+        return max(8, round(height * f)), max(8, round(width * f))
+
+    @torch.inference_mode()
+    def __call__(self, image: np.ndarray, depth: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
+        image, depth, known_mask = _check(image, depth, known_mask)
+        H, W = depth.shape
+        known = known_mask & (depth > 0) & np.isfinite(depth)
+        h, w = self._working_size(H, W)
+        dev = next(self.model.parameters()).device
+        if (h, w) == (H, W):
+            img_s, dep_s, kn_s = image, depth, known
+        else:
+            img_s = np.asarray(Image.fromarray(image).resize((w, h), Image.BILINEAR))
+            ys, xs = _nearest_indices(H, h), _nearest_indices(W, w)
+            dep_s, kn_s = depth[ys[:, None], xs[None, :]], known[ys[:, None], xs[None, :]]
+        rgb = torch.from_numpy(np.array(img_s, copy=True)).to(dev).permute(2, 0, 1)[None].float() / 255.0
+        d = torch.from_numpy(np.where(kn_s, dep_s, 0).astype(np.float32)).to(dev)[None, None]
+        m = torch.from_numpy(kn_s.astype(np.float32)).to(dev)[None, None]
+        pred_log = self.model.predict_log(rgb, d, m)
+        if (h, w) != (H, W):
+            pred_log = F.interpolate(pred_log, size=(H, W), mode="bilinear", align_corners=False)
+        cfg = self.model.config
+        pred = pred_log.clamp(math.log(cfg.min_depth), math.log(cfg.max_depth)).exp()[0, 0].float().cpu().numpy()
+        return np.where(known, depth, pred).astype(np.float32)
+
+
+class NetworkDepthEstimator:
+    """``DepthEstimator`` protocol: the completer with an empty mask (monocular metric depth)."""
+
+    def __init__(self, completer: NetworkDepthCompleter) -> None:
+        self.completer = completer
+        self.name = completer.name
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        image = _check_image(image)
+        H, W = image.shape[:2]
+        return self.completer(image, np.zeros((H, W), np.float32), np.zeros((H, W), bool))
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise InputError(f"image must be uint8 [H, W, 3] RGB, got {image.dtype} {image.shape}")
+    return image
+
+
+def _check(image: np.ndarray, depth: np.ndarray, known_mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    image = _check_image(image)
+    depth = np.asarray(depth, dtype=np.float32)
+    known_mask = np.asarray(known_mask, dtype=bool)
+    if depth.shape != image.shape[:2] or known_mask.shape != image.shape[:2]:
+        raise InputError(f"depth {depth.shape} and known_mask {known_mask.shape} must match the image "
+                         f"{image.shape[:2]}")
+    return image, depth, known_mask
+
+
+def _load(arg: str | None, device: str, max_side: int | None) -> NetworkDepthCompleter:
+    if arg is None or arg == "":
+        path, name = SHIPPED_DIR, "gld8tr"
+    else:
+        path, name = Path(arg).expanduser() if Path(arg).expanduser().exists() else arg, f"ckpt:{arg}"
+    model = DepthCompletionNet.from_pretrained(path)
+    log.debug("loaded depth network %s (%d parameters)", name, model.num_parameters())
+    return NetworkDepthCompleter(model, name=name, device=device, max_side=max_side)
+
+
+def build_completer(arg: str | None, *, device: str = "cpu", max_side: int | None = DEFAULT_MAX_SIDE,
+                    **options: object) -> NetworkDepthCompleter:
+    """Registry factory for ``gld8tr`` (``arg`` None) and ``ckpt:DIR``; unknown options are ignored."""
+    return _load(arg, device, max_side)
+
+
+def build_estimator(arg: str | None, *, device: str = "cpu", max_side: int | None = DEFAULT_MAX_SIDE,
+                    **options: object) -> NetworkDepthEstimator:
+    return NetworkDepthEstimator(_load(arg, device, max_side))

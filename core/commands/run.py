@@ -1,0 +1,86 @@
+"""``gld8tr run``: one photo (+ prompt) -> a coloured point cloud (PLY + sidecar JSON).
+
+A thin caller of :func:`core.pipeline.generate_scene` and :func:`core.pipeline.save_scene`; everything it knows
+about scenes lives there. Light to import: torch and the pipeline load inside :func:`main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger("gld8tr.run")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--image", required=True, help="input photo (JPEG, PNG, WebP, ...)")
+    parser.add_argument("--prompt", default="", help="text describing the scene (used by prompt-aware inpainters)")
+    parser.add_argument("--output_path", "--output-path", "-o", dest="output_path", default="outputs/scene.ply",
+                        help="PLY to write; a sidecar JSON with the same stem goes beside it")
+    parser.add_argument("--mode", default="stage", help="single | stage | 360 (ignored with --trajectory)")
+    parser.add_argument("--trajectory", default=None,
+                        help="JSON file: list of 4x4 camera-to-world poses or yaw/pitch/translation steps")
+    parser.add_argument("--depth", default=None,
+                        help="RGB-D input: depth of the photo (16-bit PNG millimetres, .npy or .pfm metres)")
+    parser.add_argument("--fov", type=float, default=None, help="horizontal field of view in degrees (default 53.13)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--inpainter", default="patchmatch", help="inpainter spec (patchmatch, diffusers:ID, ...)")
+    parser.add_argument("--depth-model", dest="depth_model", default="gld8tr",
+                        help="depth completer spec (gld8tr, ckpt:DIR, aligned-mono:..., laplacian, nearest)")
+    parser.add_argument("--save-views", dest="save_views", default=None, metavar="DIR",
+                        help="also write every view (image, inpaint mask, 16-bit depth) as PNGs into DIR")
+    parser.add_argument("--max-side", dest="max_side", type=int, default=512,
+                        help="downscale photos whose longer side exceeds this many pixels (0 = keep native size)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+
+
+def main(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from core.errors import InputError
+    from core.pipeline import GenerationSettings, generate_scene, save_scene
+
+    t0 = time.perf_counter()
+    output = Path(args.output_path)
+    if output.exists() and output.is_dir():
+        raise InputError(f"--output_path {output} is a directory; give a file name such as {output / 'scene.ply'}")
+    if args.max_side < 0:
+        raise InputError(f"--max-side must be >= 0, got {args.max_side}")
+    settings = GenerationSettings(max_side=args.max_side or None)
+
+    bar = tqdm(total=1, desc="views", unit="view", disable=not args.progress, file=sys.stderr, leave=False)
+
+    def on_progress(stage: str, done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        scene = generate_scene(
+            args.image,
+            args.prompt,
+            args.mode,
+            depth=args.depth,
+            fov_deg=args.fov,
+            trajectory=args.trajectory,
+            inpainter=args.inpainter,
+            depth_model=args.depth_model,
+            device=args.device,
+            seed=args.seed,
+            on_progress=on_progress,
+            settings=settings,
+        )
+    finally:
+        bar.close()
+    save_scene(scene, output, views_dir=args.save_views)
+    stages = ", ".join(f"{k} {v:.2f}s" for k, v in scene.timings.items() if k != "total")
+    log.info("timings: %s", stages)
+    seconds = time.perf_counter() - t0
+    sys.stdout.write(
+        f"{scene.num_points:,} points, {len(scene.cameras)} views, {seconds:.1f} s -> {output}\n"
+    )
+    return 0

@@ -1,0 +1,63 @@
+"""The depth network's configuration: the constructor arguments, saved as ``config.json`` beside the weights."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class DepthNetConfig:
+    """Architecture and input conventions of :class:`~core.depthnet.model.DepthCompletionNet`.
+
+    Only values that change what the weights mean belong here; training hyper-parameters live in the training
+    config. Every field has a default so configs written by older versions keep loading.
+    """
+
+    base_channels: int = 16
+    """Channels of the first U-Net level; level ``i`` has ``base_channels * channel_mults[i]``."""
+    channel_mults: tuple[int, ...] = (1, 2, 4, 8, 8)
+    """One entry per resolution level; the input is padded to a multiple of ``2 ** (len - 1)``."""
+    groups: int = 8
+    """GroupNorm groups (batch statistics are useless at the batch sizes a CPU affords)."""
+    mono_log_scale: float = 1.0
+    """log(metres) of the reference depth used when no depth is known: the monocular head then predicts
+    log(depth / exp(mono_log_scale)), so a typical indoor depth (~2.7 m) sits near an output of 0."""
+    max_log_ratio: float = 4.0
+    """Known log(depth / median) values are clipped to +-this before entering the net (e^4 ~ 55x)."""
+    min_depth: float = 0.05
+    max_depth: float = 200.0
+    """Predictions are clamped to [min_depth, max_depth] metres."""
+
+    @property
+    def in_channels(self) -> int:
+        """RGB + known log-depth ratio + known mask + "any depth known" flag."""
+        return 6
+
+    @property
+    def stride(self) -> int:
+        return 2 ** (len(self.channel_mults) - 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["channel_mults"] = list(self.channel_mults)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DepthNetConfig:
+        """Build from a dict, ignoring unknown keys (e.g. ``model_type`` written for humans)."""
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        if "channel_mults" in kwargs:
+            kwargs["channel_mults"] = tuple(int(m) for m in kwargs["channel_mults"])
+        return cls(**kwargs)
+
+    def save(self, path: str | Path) -> None:
+        data = {"model_type": "gld8tr-depth-unet", **self.to_dict()}
+        Path(path).write_text(json.dumps(data, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> DepthNetConfig:
+        return cls.from_dict(json.loads(Path(path).read_text()))

@@ -1,0 +1,209 @@
+"""A small U-Net that completes depth conditioned on the depth a scene already has.
+
+Parametrisation (why it looks like this): the network works in log depth relative to a per-image reference
+scale ``s``. When some depth is known, ``s`` is the median of the known depth and the known values enter as
+``log(depth / s)``; the output is ``log(depth / s)`` too, so multiplying every known depth by ``k`` multiplies
+the prediction by exactly ``k``. The net therefore cannot (and need not) guess absolute scale when conditioning
+is given -- it only has to continue the known geometry into the holes. With nothing known, ``s`` is a fixed
+reference (``mono_log_scale``) and the same net acts as a monocular metric estimator; a constant input flag tells
+it which case it is in, since a U-Net's receptive field cannot see that the whole mask is empty.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.depthnet.config import DepthNetConfig
+from core.errors import ModelNotAvailableError
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+METRICS_NAME = "metrics.json"
+
+_RGB_MEAN = 0.45
+_RGB_STD = 0.25
+
+
+def _norm(channels: int, groups: int) -> nn.GroupNorm:
+    return nn.GroupNorm(math.gcd(groups, channels), channels)
+
+
+class ResBlock(nn.Module):
+    """Two 3x3 convolutions with a residual connection (pre-activation keeps deep stacks trainable)."""
+
+    def __init__(self, channels: int, groups: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            _norm(channels, groups),
+            nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            _norm(channels, groups),
+            nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class GlobalContext(nn.Module):
+    """Adds an image-wide summary to every bottleneck cell: monocular scale is a global property."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.proj = nn.Sequential(nn.Linear(channels, channels), nn.SiLU(), nn.Linear(channels, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.proj(x.mean(dim=(2, 3)))[:, :, None, None]
+
+
+class DepthCompletionNet(nn.Module):
+    """RGB + masked depth + mask in, dense metric depth out (see the module docstring for the parametrisation).
+
+    ``forward(rgb [B,3,H,W] in [0,1], depth [B,1,H,W] metres (0 unknown), mask [B,1,H,W] {0,1}) -> [B,1,H,W]``.
+    Any ``H, W`` works: inputs are reflection-padded to a multiple of the U-Net stride and the output cropped.
+    Known pixels are *not* pasted back here (training needs the raw prediction there); backends do that.
+    """
+
+    def __init__(self, config: DepthNetConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or DepthNetConfig()
+        cfg = self.config
+        chans = [cfg.base_channels * m for m in cfg.channel_mults]
+        self.stem = nn.Conv2d(cfg.in_channels, chans[0], 3, padding=1)
+        self.enc = nn.ModuleList([ResBlock(chans[0], cfg.groups)])
+        self.down = nn.ModuleList()
+        for c_in, c_out in zip(chans[:-1], chans[1:], strict=True):
+            self.down.append(nn.Conv2d(c_in, c_out, 3, stride=2, padding=1))
+            self.enc.append(ResBlock(c_out, cfg.groups))
+        self.mid = nn.Sequential(GlobalContext(chans[-1]), ResBlock(chans[-1], cfg.groups))
+        self.fuse = nn.ModuleList()
+        self.dec = nn.ModuleList()
+        for c_deep, c_skip in zip(reversed(chans[1:]), reversed(chans[:-1]), strict=True):
+            self.fuse.append(nn.Conv2d(c_deep + c_skip, c_skip, 3, padding=1))
+            self.dec.append(ResBlock(c_skip, cfg.groups))
+        self.head = nn.Sequential(_norm(chans[0], cfg.groups), nn.SiLU(), nn.Conv2d(chans[0], 1, 3, padding=1))
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
+
+    # ----------------------------------------------------------------------------------------------- inputs
+    def reference_log_scale(self, depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Per-image log reference scale [B]: median log of the known depth, or ``mono_log_scale`` if none."""
+        known = (mask > 0.5) & (depth > 0)
+        logd = torch.where(known, depth.clamp_min(1e-6).log(), torch.full_like(depth, float("nan")))
+        med = logd.flatten(1).nanmedian(dim=1).values
+        return torch.where(known.flatten(1).any(dim=1), med, torch.full_like(med, self.config.mono_log_scale))
+
+    def _inputs(
+        self, rgb: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        B, _, H, W = rgb.shape
+        assert rgb.shape[1] == 3 and depth.shape == (B, 1, H, W) and mask.shape == (B, 1, H, W), (
+            f"rgb {tuple(rgb.shape)}, depth {tuple(depth.shape)}, mask {tuple(mask.shape)}"
+        )
+        known = ((mask > 0.5) & (depth > 0)).to(rgb.dtype)
+        log_s = self.reference_log_scale(depth, known)
+        m = self.config.max_log_ratio
+        ratio = (depth.clamp_min(1e-6).log() - log_s[:, None, None, None]).clamp(-m, m) * known
+        flag = known.flatten(1).amax(dim=1)[:, None, None, None].expand(B, 1, H, W)
+        x = torch.cat([(rgb - _RGB_MEAN) / _RGB_STD, ratio, known, flag], dim=1)
+        return x, log_s
+
+    def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+        H, W = x.shape[-2:]
+        s = self.config.stride
+        ph, pw = (-H) % s, (-W) % s
+        if ph or pw:
+            # Reflection (as the original) keeps image statistics at the border; it needs pad < size.
+            mode = "reflect" if ph < H and pw < W else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        return x, H, W
+
+    # ------------------------------------------------------------------------------------------- forward
+    def predict_log(self, rgb: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Log metric depth [B,1,H,W], unclamped (the training losses live in log space)."""
+        x, log_s = self._inputs(rgb, depth, mask)
+        x, H, W = self._pad(x)
+        h = self.enc[0](self.stem(x))
+        skips = [h]
+        for down, block in zip(self.down, self.enc[1:], strict=True):
+            h = block(down(h))
+            skips.append(h)
+        h = self.mid(h)
+        for fuse, block, skip in zip(self.fuse, self.dec, reversed(skips[:-1]), strict=True):
+            h = F.interpolate(h, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            h = block(fuse(torch.cat([h, skip], dim=1)))
+        out = self.head(h)[..., :H, :W]
+        return out + log_s[:, None, None, None]
+
+    def forward(self, rgb: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        return self.predict_log(rgb, depth, mask).clamp(math.log(cfg.min_depth), math.log(cfg.max_depth)).exp()
+
+    # --------------------------------------------------------------------------------------- persistence
+    def save_pretrained(self, directory: str | Path, *, metrics: dict | None = None, half: bool = False) -> Path:
+        """Write ``config.json`` + ``model.safetensors`` (+ ``metrics.json``) into ``directory``.
+
+        ``half`` stores fp16 weights (half the size, for the shipped checkpoint); loading casts back to fp32.
+        """
+        from safetensors.torch import save_file
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        self.config.save(out / CONFIG_NAME)
+        state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+                 for k, v in self.state_dict().items()}
+        tmp = out / (WEIGHTS_NAME + ".tmp")
+        save_file(state, str(tmp), metadata={"format": "pt", "model_type": "gld8tr-depth-unet"})
+        tmp.replace(out / WEIGHTS_NAME)
+        if metrics is not None:
+            (out / METRICS_NAME).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        return out
+
+    @classmethod
+    def from_pretrained(cls, path_or_hub_id: str | Path, *, device: str | torch.device = "cpu") -> DepthCompletionNet:
+        """Load a folder written by :meth:`save_pretrained`, or a Hugging Face hub repo id holding one.
+
+        Weights load strictly: a checkpoint that does not match its own config is an error, never half-loaded.
+        """
+        from safetensors.torch import load_file
+
+        directory = _resolve(path_or_hub_id)
+        model = cls(DepthNetConfig.load(directory / CONFIG_NAME))
+        state = load_file(str(directory / WEIGHTS_NAME))
+        ref = model.state_dict()
+        state = {k: v.to(ref[k].dtype) if k in ref else v for k, v in state.items()}
+        model.load_state_dict(state, strict=True)
+        return model.to(device).eval()
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def _resolve(path_or_hub_id: str | Path) -> Path:
+    """A local checkpoint folder, else a hub snapshot; missing both raises ``ModelNotAvailableError``."""
+    path = Path(path_or_hub_id).expanduser()
+    if (path / CONFIG_NAME).is_file() and (path / WEIGHTS_NAME).is_file():
+        return path
+    if path.exists() or str(path_or_hub_id).startswith((".", "/", "~")) or str(path_or_hub_id).count("/") != 1:
+        raise ModelNotAvailableError(
+            f"no depth-network checkpoint in {str(path_or_hub_id)!r}: expected {CONFIG_NAME} and {WEIGHTS_NAME} "
+            "(train one with `gld8tr train --config configs/tiny.yaml --out DIR`)"
+        )
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(str(path_or_hub_id), allow_patterns=[CONFIG_NAME, WEIGHTS_NAME]))
+    except Exception as exc:  # network errors, missing repo, offline mode: all mean "not available here"
+        raise ModelNotAvailableError(
+            f"depth-network checkpoint {str(path_or_hub_id)!r} is neither a local folder nor downloadable: {exc}"
+        ) from exc

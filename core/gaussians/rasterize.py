@@ -1,0 +1,237 @@
+"""Reference Gaussian rasteriser in plain torch: project, depth-sort, alpha-composite. CPU and CUDA, same code.
+
+This is the EWA splatting model of 3DGS (and gsplat's ``rasterization`` in "classic" mode) written without
+tiles, so that tests and CPU-only machines can render and fit Gaussians, and so that the fast CUDA path has an
+obviously-correct twin to be compared with (``tests/gaussians/test_gsplat_agreement.py``).
+
+Why this design: every Gaussian touches the pixels of its screen-space bounding box. All (Gaussian, pixel)
+pairs are generated at once, pairs too faint to matter (alpha < 1/255, as in 3DGS) are dropped without
+autograd, and the survivors are stably sorted by pixel; because Gaussians were depth-sorted before the pairs
+were generated, each pixel's run of pairs is already front-to-back. Transmittance is then a segmented exclusive
+cumulative sum of ``log(1 - alpha)`` (in float64, since the running sum spans every pixel), and colours are
+accumulated with one ``index_add``. Everything is differentiable by plain autograd.
+
+Conventions: pixel centres at integer coordinates (the project's convention; gsplat puts them at +0.5, see
+``core.gaussians.gsplat_backend``), OpenCV camera axes, ``world_to_cam`` = inverse of ``Camera.cam_to_world``.
+Bounding boxes are opacity-aware: a Gaussian of peak opacity o reaches alpha 1/255 at Mahalanobis radius
+``sqrt(2 ln(255 o))``, so the box at that radius holds every pair that can pass the threshold.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import torch
+
+from core.camera import Camera
+from core.gaussians.model import Gaussians, covariance_3d
+from core.gaussians.sh import eval_sh_colors
+
+log = logging.getLogger(__name__)
+
+ALPHA_MIN = 1.0 / 255.0
+ALPHA_MAX = 0.999
+EPS2D = 0.3
+"""Screen-space dilation (pixels^2) added to every 2D covariance, the anti-aliasing low-pass filter of 3DGS."""
+NEAR = 0.01
+MAX_PAIRS = 60_000_000
+"""Guard against a pathological scene (Gaussians right at the camera) exhausting memory."""
+
+
+@dataclass
+class GaussianRender:
+    """What one camera sees of a set of Gaussians."""
+
+    image: torch.Tensor  # [H, W, 3] float, background blended in
+    alpha: torch.Tensor  # [H, W] accumulated opacity in [0, 1]
+    depth: torch.Tensor  # [H, W] expected camera z (accumulated z * weight / alpha), 0 where alpha == 0
+    means2d: torch.Tensor  # [M, 2] pixel coordinates of the rendered Gaussians (differentiable, grads retained)
+    visible: torch.Tensor  # [M] int64 indices into the Gaussians of ``means2d`` rows
+    radii: torch.Tensor  # [M, 2] int64 half-extents of the screen boxes (pixels)
+    num_pairs: int  # (Gaussian, pixel) pairs composited: the cost measure (-1 when the renderer does not say)
+
+    def screen_grads(self) -> torch.Tensor | None:
+        """Gradient [M, 2] of the loss w.r.t. the screen means of the ``visible`` Gaussians (after backward)."""
+        grad = self.means2d.grad
+        if grad is None:
+            return None
+        return grad[0][self.visible] if grad.ndim == 3 else grad  # gsplat keeps a camera axis and all N rows
+
+
+def camera_tensors(camera: Camera, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """``(K [3, 3], world_to_cam [4, 4], width, height)`` of a project camera on ``device``."""
+    intr = camera.intrinsics
+    K = intr.matrix(device=device)
+    w2c = camera.world_to_cam().to(device=device, dtype=torch.float32)
+    return K, w2c, intr.width, intr.height
+
+
+def project_gaussians(
+    g: Gaussians, K: torch.Tensor, world_to_cam: torch.Tensor, width: int, height: int, *,
+    near: float = NEAR, eps2d: float = EPS2D,
+) -> dict[str, torch.Tensor]:
+    """Screen-space footprint of every Gaussian in front of the camera.
+
+    Returns (rows = visible Gaussians, depth-sorted front to back): ``ids`` [M], ``means2d`` [M, 2] (leaf with
+    retained grad), ``conics`` [M, 3] (inverse 2D covariance a, b, c), ``z`` [M], ``opacities`` [M],
+    ``colors`` [M, 3] and ``radii`` [M, 2].
+    """
+    R, t = world_to_cam[:3, :3], world_to_cam[:3, 3]
+    cam = g.means @ R.T + t
+    z_all = cam[:, 2]
+    opac_all = g.opacities
+    ids = torch.nonzero((z_all > near) & (opac_all > ALPHA_MIN)).squeeze(1)
+    cam, z = cam[ids], z_all[ids]
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+
+    # Jacobian of the perspective map at the mean; x/z and y/z are clamped a little beyond the frustum (as gsplat
+    # does) so that Gaussians far off-screen do not get absurd footprints.
+    lim_x_pos, lim_x_neg = (width - cx) / fx + 0.3 * width / fx, cx / fx + 0.3 * width / fx
+    lim_y_pos, lim_y_neg = (height - cy) / fy + 0.3 * height / fy, cy / fy + 0.3 * height / fy
+    tx = torch.minimum(torch.maximum(cam[:, 0] / z, -lim_x_neg), lim_x_pos) * z
+    ty = torch.minimum(torch.maximum(cam[:, 1] / z, -lim_y_neg), lim_y_pos) * z
+    zero = torch.zeros_like(z)
+    J = torch.stack(
+        [fx / z, zero, -fx * tx / (z * z), zero, fy / z, -fy * ty / (z * z)], dim=-1
+    ).reshape(-1, 2, 3)
+    cov_world = covariance_3d(g.quats[ids], g.log_scales[ids])
+    cov_cam = R @ cov_world @ R.T
+    cov2d = J @ cov_cam @ J.transpose(-1, -2)
+    a = cov2d[:, 0, 0] + eps2d
+    b = cov2d[:, 0, 1]
+    c = cov2d[:, 1, 1] + eps2d
+    det = (a * c - b * b).clamp_min(1e-12)
+    conics = torch.stack([c / det, -b / det, a / det], dim=-1)
+
+    u = fx * cam[:, 0] / z + cx
+    v = fy * cam[:, 1] / z + cy
+    means2d = torch.stack([u, v], dim=-1)
+    opac = opac_all[ids]
+
+    with torch.no_grad():
+        reach = torch.sqrt(2.0 * torch.log(opac * 255.0).clamp_min(0.0))
+        rx = torch.ceil(reach * a.sqrt()).clamp(max=max(width, height)).long()
+        ry = torch.ceil(reach * c.sqrt()).clamp(max=max(width, height)).long()
+        on_screen = (
+            (u + rx >= 0) & (u - rx <= width - 1) & (v + ry >= 0) & (v - ry <= height - 1) & (rx > 0) & (ry > 0)
+        )
+        keep = torch.nonzero(on_screen).squeeze(1)
+        order = keep[torch.argsort(z[keep], stable=True)]
+
+    means2d = means2d[order]
+    if means2d.requires_grad:
+        means2d.retain_grad()
+    dirs = g.means[ids[order]] - (-R.T @ t)
+    colors = eval_sh_colors(g.sh[ids[order]], dirs)
+    return {
+        "ids": ids[order],
+        "means2d": means2d,
+        "conics": conics[order],
+        "z": z[order],
+        "opacities": opac[order],
+        "colors": colors,
+        "radii": torch.stack([rx[order], ry[order]], dim=-1),
+    }
+
+
+def _candidate_pairs(
+    params: torch.Tensor, radii: torch.Tensor, width: int, height: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pairs (Gaussian row [P], pixel index [P] int32) that pass the alpha threshold, in Gaussian (depth) order.
+
+    ``params`` [M, 6] = (u, v, conic a, b, c, opacity), detached. Gaussians are bucketed by box half-size so each
+    bucket is one broadcast ``[rows, (2r+1)^2]`` evaluation instead of a ragged loop; a pair's order key is
+    (row, offset), so concatenating buckets and sorting by row restores depth order.
+    """
+    device = params.device
+    half = radii.max(dim=1).values
+    rows_out, pix_out = [], []
+    for r in torch.unique(half).tolist():
+        rows = torch.nonzero(half == r).squeeze(1)
+        p = params[rows]
+        offs = torch.arange(-r, r + 1, device=device, dtype=params.dtype)
+        cu, cv = torch.round(p[:, 0]), torch.round(p[:, 1])
+        px = (cu[:, None] + offs[None, :])[:, None, :]  # [m, 1, S]
+        py = (cv[:, None] + offs[None, :])[:, :, None]  # [m, S, 1]
+        dx = px - p[:, 0, None, None]
+        dy = py - p[:, 1, None, None]
+        power = -0.5 * (p[:, 2, None, None] * dx * dx + p[:, 4, None, None] * dy * dy) - p[:, 3, None, None] * dx * dy
+        ok = (power <= 0) & (p[:, 5, None, None] * torch.exp(power) >= ALPHA_MIN)
+        ok &= (px >= 0) & (px <= width - 1) & (py >= 0) & (py <= height - 1)
+        m_idx, iy, ix = torch.nonzero(ok, as_tuple=True)
+        pix = (py[m_idx, iy, 0] * width + px[m_idx, 0, ix]).to(torch.int32)
+        rows_out.append(rows[m_idx])
+        pix_out.append(pix)
+    if not rows_out:
+        empty = torch.zeros(0, dtype=torch.long, device=device)
+        return empty, empty.int()
+    rows, pix = torch.cat(rows_out), torch.cat(pix_out)
+    if len(rows_out) > 1:
+        order = torch.sort(rows, stable=True).indices
+        rows, pix = rows[order], pix[order]
+    if len(rows) > MAX_PAIRS:
+        raise MemoryError(f"{len(rows)} Gaussian-pixel pairs exceed the reference rasteriser's limit {MAX_PAIRS}")
+    return rows, pix
+
+
+def composite(
+    proj: dict[str, torch.Tensor], width: int, height: int, background: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Front-to-back alpha compositing of projected Gaussians: ``(image [H,W,3], alpha [H,W], depth [H,W], pairs)``."""
+    means2d = proj["means2d"]
+    device, dtype = means2d.device, means2d.dtype
+    params = torch.cat([means2d, proj["conics"], proj["opacities"][:, None]], dim=1)  # [M, 6]
+    with torch.no_grad():
+        rows, pix = _candidate_pairs(params.detach(), proj["radii"], width, height)
+        order = torch.sort(pix, stable=True).indices  # stable: keeps depth order inside each pixel
+        rows, pix = rows[order], pix[order].long()
+        first = torch.ones_like(pix, dtype=torch.bool)
+        first[1:] = pix[1:] != pix[:-1]
+        seg_start = torch.cummax(torch.where(first, torch.arange(len(pix), device=device), 0), 0).values
+        pxy = torch.stack([pix % width, torch.div(pix, width, rounding_mode="floor")], dim=1).to(dtype)
+
+    p = params.index_select(0, rows)  # one gather per pair; its backward is one index_add
+    d = pxy - p[:, :2]
+    power = -0.5 * (p[:, 2] * d[:, 0] ** 2 + p[:, 4] * d[:, 1] ** 2) - p[:, 3] * d[:, 0] * d[:, 1]
+    alpha = (p[:, 5] * torch.exp(power)).clamp_max(ALPHA_MAX)
+    log_t = torch.log1p(-alpha).double()
+    excl = torch.cumsum(log_t, 0) - log_t
+    trans = torch.exp(excl - excl.index_select(0, seg_start)).to(dtype)
+    weight = alpha * trans
+
+    n_pix = width * height
+    feats = torch.cat([proj["colors"], proj["z"][:, None]], dim=1).index_select(0, rows) * weight[:, None]  # [P, 4]
+    acc = torch.zeros(n_pix, 5, device=device, dtype=dtype).index_add(0, pix, torch.cat([feats, weight[:, None]], 1))
+    rgb, zsum, alpha_img = acc[:, :3], acc[:, 3], acc[:, 4]
+    if background is not None:
+        rgb = rgb + (1 - alpha_img)[:, None] * background.to(device=device, dtype=dtype)
+    depth = torch.where(alpha_img > 1e-6, zsum / alpha_img.clamp_min(1e-6), torch.zeros_like(zsum))
+    return rgb.reshape(height, width, 3), alpha_img.reshape(height, width), depth.reshape(height, width), len(pix)
+
+
+def rasterize_reference(
+    g: Gaussians,
+    camera: Camera,
+    *,
+    background: torch.Tensor | tuple[float, float, float] | None = None,
+    near: float = NEAR,
+    eps2d: float = EPS2D,
+) -> GaussianRender:
+    """Render ``g`` from ``camera`` at the camera's own resolution (use ``Intrinsics.scaled`` to change it).
+
+    ``background`` is an RGB triple in [0, 1] blended where the Gaussians leave transmittance (black if None).
+    """
+    device = g.means.device
+    K, w2c, width, height = camera_tensors(camera, device)
+    proj = project_gaussians(g, K, w2c, width, height, near=near, eps2d=eps2d)
+    bg = None if background is None else torch.as_tensor(background, dtype=torch.float32, device=device)
+    image, alpha, depth, n = composite(proj, width, height, bg)
+    return GaussianRender(image, alpha, depth, proj["means2d"], proj["ids"], proj["radii"], n)
+
+
+def psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """PSNR in dB of images in [0, 1] (any matching shapes)."""
+    mse = float(torch.mean((pred.detach().float() - target.detach().float()) ** 2))
+    return float("inf") if mse == 0 else -10.0 * math.log10(mse)

@@ -1,0 +1,63 @@
+"""Real spherical harmonics up to degree 3, in the ordering and sign convention the 3DGS PLY uses.
+
+Why our own: the colour of a Gaussian seen along ``dirs`` must be evaluated identically by the CPU reference
+rasteriser, the fitting loop and (through the file) by other viewers, so the basis is written out once here.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from core.gaussians.model import SH_C0
+
+_C1 = 0.4886025119029199
+_C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
+_C3 = (
+    -0.5900435899266435,
+    2.890611442640554,
+    -0.4570457994644658,
+    0.3731763325901154,
+    -0.4570457994644658,
+    1.445305721320277,
+    -0.5900435899266435,
+)
+
+
+def sh_basis(degree: int, dirs: torch.Tensor) -> torch.Tensor:
+    """Basis values [N, (degree+1)^2] for unit directions [N, 3]."""
+    x, y, z = dirs.unbind(-1)
+    out = [torch.full_like(x, SH_C0)]
+    if degree >= 1:
+        out += [-_C1 * y, _C1 * z, -_C1 * x]
+    if degree >= 2:
+        xx, yy, zz, xy, yz, xz = x * x, y * y, z * z, x * y, y * z, x * z
+        out += [
+            _C2[0] * xy,
+            _C2[1] * yz,
+            _C2[2] * (2 * zz - xx - yy),
+            _C2[3] * xz,
+            _C2[4] * (xx - yy),
+        ]
+    if degree >= 3:
+        out += [
+            _C3[0] * y * (3 * xx - yy),
+            _C3[1] * xy * z,
+            _C3[2] * y * (4 * zz - xx - yy),
+            _C3[3] * z * (2 * zz - 3 * xx - 3 * yy),
+            _C3[4] * x * (4 * zz - xx - yy),
+            _C3[5] * z * (xx - yy),
+            _C3[6] * x * (xx - 3 * yy),
+        ]
+    return torch.stack(out, dim=-1)
+
+
+def eval_sh_colors(sh: torch.Tensor, dirs: torch.Tensor, degree: int | None = None) -> torch.Tensor:
+    """RGB [N, 3] of Gaussians with coefficients ``sh`` [N, K, 3] seen along ``dirs`` [N, 3] (camera -> mean).
+
+    Uses the first ``(degree+1)^2`` coefficients (all when ``degree`` is None); adds the 0.5 offset and clamps
+    below at 0 like 3DGS and gsplat, so dark colours stay differentiable above zero only.
+    """
+    k = sh.shape[1] if degree is None else (degree + 1) ** 2
+    d = dirs / dirs.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    basis = sh_basis(round(k**0.5) - 1, d)  # [N, k]
+    return ((basis[:, :, None] * sh[:, :k]).sum(dim=1) + 0.5).clamp_min(0.0)

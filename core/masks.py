@@ -1,0 +1,96 @@
+"""The masks of one generation step, on host numpy arrays.
+
+A new camera sees the current cloud with gaps of two kinds: thin cracks (pixels that no splat centre reached,
+surrounded by covered pixels) and real holes (disoccluded or never-seen regions). Cracks are closed by copying
+their nearest covered neighbour, because inpainting a one-pixel line is slow and smears; holes are what the
+inpainter and the depth completer fill. The coverage is eroded before the inpaint mask is built so the jagged,
+half-covered fringe of the cloud is repainted too, and the inpaint mask is dilated so the inpainter blends into
+its surroundings.
+
+Depth edges ("noodles"): a depth map predicted by a network changes smoothly across a foreground/background
+boundary, so lifting it naively strings points along the rays between the two surfaces (a rubber sheet). Pixels
+whose local depth change is steeper than any plausible surface (see :func:`depth_edges`) take the depth of the
+nearest pixel that is not on an edge, which puts every point on one surface or the other.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage
+
+from core.backends.classical_fill import nearest_known_index
+
+DEFAULT_EDGE_GRAZING_DEG = 86.0
+"""Surfaces seen more obliquely than this count as depth discontinuities."""
+
+
+def disk(radius: int) -> np.ndarray:
+    """Boolean disk structuring element of the given radius in pixels ([2r+1, 2r+1])."""
+    r = int(radius)
+    y, x = np.mgrid[-r : r + 1, -r : r + 1]
+    return (x * x + y * y) <= r * r + 0.5
+
+
+def erode(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Binary erosion by a disk; the image border does not erode (outside counts as inside the mask)."""
+    if radius <= 0:
+        return mask.copy()
+    return ndimage.binary_erosion(mask, structure=disk(radius), border_value=1)
+
+
+def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Binary dilation by a disk."""
+    if radius <= 0:
+        return mask.copy()
+    return ndimage.binary_dilation(mask, structure=disk(radius))
+
+
+def thin_cracks(coverage: np.ndarray, radius: int = 1) -> np.ndarray:
+    """Uncovered pixels that a morphological closing of ``coverage`` by a disk of ``radius`` fills."""
+    if radius <= 0 or coverage.all() or not coverage.any():
+        return np.zeros_like(coverage)
+    pad = radius + 1
+    padded = np.pad(coverage, pad, mode="edge")  # so the image border does not read as a hole
+    closed = ndimage.binary_closing(padded, structure=disk(radius))[pad:-pad, pad:-pad]
+    return closed & ~coverage
+
+
+def fill_from_nearest(values: np.ndarray, known: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Copy of ``values`` ([H, W] or [H, W, C]) where ``target`` pixels take their nearest ``known`` pixel's value."""
+    out = values.copy()
+    if not target.any() or not known.any():
+        return out
+    rows, cols = nearest_known_index(known)
+    out[target] = values[rows[target], cols[target]]
+    return out
+
+
+def edge_threshold(focal_px: float, grazing_deg: float = DEFAULT_EDGE_GRAZING_DEG) -> float:
+    """Largest log-depth change per pixel of a surface seen at ``grazing_deg`` from its normal by focal ``f``.
+
+    A plane tilted by angle a changes depth by about ``tan(a) / f`` (relative) per pixel near the image centre.
+    """
+    return math.tan(math.radians(grazing_deg)) / focal_px
+
+
+def depth_edges(depth: np.ndarray, focal_px: float, grazing_deg: float = DEFAULT_EDGE_GRAZING_DEG) -> np.ndarray:
+    """Pixels next to a depth discontinuity: the log-depth range over their 3x3 neighbourhood exceeds what a
+    surface at ``grazing_deg`` produces over two pixels. Unknown depth (<= 0) is never an edge."""
+    valid = np.isfinite(depth) & (depth > 0)
+    if not valid.any():
+        return np.zeros(depth.shape, dtype=bool)
+    logd = np.where(valid, np.log(np.where(valid, depth, 1.0)), np.nan)
+    hi = ndimage.maximum_filter(np.where(valid, logd, -np.inf), size=3, mode="nearest")
+    lo = ndimage.minimum_filter(np.where(valid, logd, np.inf), size=3, mode="nearest")
+    return valid & ((hi - lo) > 2.0 * edge_threshold(focal_px, grazing_deg))
+
+
+def snap_depth_edges(depth: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``depth`` with every edge pixel set to the depth of its nearest valid non-edge pixel."""
+    source = edges.copy()
+    anchor = ~edges & np.isfinite(depth) & (depth > 0)
+    if not source.any() or not anchor.any():
+        return depth.copy()
+    return fill_from_nearest(depth, anchor, source)

@@ -1,0 +1,454 @@
+"""One photo (+ prompt) in, a coloured point cloud out: the Invisible Stitch loop.
+
+1. Check and load the inputs (photo, optional RGB-D depth, mode or trajectory); resize, crop to multiples of 8.
+2. Build the backends (inpainter, depth completer) from spec strings, or take the objects given.
+3. First view: depth from ``--depth`` or from the completer with nothing known; snap depth edges; lift every
+   valid pixel to a point.
+4. For each further camera: render the cloud, close thin cracks, build the inpaint mask (coverage eroded, holes
+   dilated), inpaint the image, complete the depth conditioned on the rendered depth, snap depth edges, and lift
+   only the pixels no existing point covered.
+5. Return a :class:`Scene`; :func:`save_scene` writes the PLY, the sidecar JSON and, optionally, the views.
+
+Usage::
+
+    from core.pipeline import generate_scene, save_scene
+
+    scene = generate_scene("examples/coffee.jpg", "a cup of coffee", mode="stage", seed=0)
+    save_scene(scene, "outputs/coffee.ply", views_dir="outputs/coffee_views")
+    print(len(scene.points), scene.timings)
+
+Backends may be objects satisfying :mod:`core.backends.base` (tests and the service worker inject them), e.g.
+``generate_scene(img, depth=d, depth_model=LaplacianFill(), inpainter=PatchMatchInpainter())``.
+
+Why points are added only where nothing was visible: the input photo is the best information the scene will
+ever have, so later views must never overwrite it; adding a point per uncovered pixel also keeps the density
+close to one point per pixel of the view that first saw a surface.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core import __version__
+from core.camera import DEFAULT_FOV_DEG, Camera, Intrinsics, unproject_depth
+from core.errors import Cancelled, InputError, ModelNotAvailableError
+from core.io.image import ImageSource, crop_box, load_image, resize_max_side
+from core.masks import (
+    DEFAULT_EDGE_GRAZING_DEG,
+    depth_edges,
+    dilate,
+    erode,
+    fill_from_nearest,
+    snap_depth_edges,
+    thin_cracks,
+)
+from core.render import render_points_world_size
+from core.trajectory import MODES, load_trajectory, parse_trajectory, poses_for_mode
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Tunables of the loop; the defaults follow the published method where it states them."""
+
+    max_side: int | None = 512  # downscale larger photos (CPU-friendly); None keeps the native size
+    multiple: int = 8  # crop so both sides are multiples of this (network stride)
+    splat_scale: float = 0.75  # point radius in pixels of the view that created it (0.71 = half diagonal)
+    crack_radius: int = 1  # closing radius for thin cracks
+    coverage_erode: int = 2  # erode the coverage before building the inpaint mask
+    inpaint_dilate: int = 2  # dilate the inpaint mask
+    edge_grazing_deg: float = DEFAULT_EDGE_GRAZING_DEG  # steeper depth change = discontinuity
+    compute_normals: bool = True
+
+
+@dataclass
+class Scene:
+    """A generated scene; see docs/CONTRACTS.md."""
+
+    points: np.ndarray  # [N, 3] float32, world (input camera) coordinates
+    colors: np.ndarray  # [N, 3] uint8
+    normals: np.ndarray | None  # [N, 3] float32 or None
+    cameras: list[Camera]  # one per view, cameras[0] = input camera
+    views: list[np.ndarray]  # uint8 [H, W, 3] per view (views[0] = input photo, others inpainted)
+    depths: list[np.ndarray]  # float32 [H, W] completed depth per view
+    masks: list[np.ndarray]  # bool [H, W] inpainted pixels per view (all False for view 0)
+    timings: dict[str, float]  # seconds per stage
+    meta: dict[str, Any] = field(default_factory=dict)  # mode, prompt, backends, versions, seed, ...
+
+    @property
+    def num_points(self) -> int:
+        return int(self.points.shape[0])
+
+
+class _Timer:
+    """Seconds per stage, summed over views."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
+
+
+class _Cloud:
+    """The growing point cloud on the compute device, with each point's world radius for splatting."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self._parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]] = []
+        self._cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def add(self, points: torch.Tensor, colors: torch.Tensor, size: torch.Tensor, normals: torch.Tensor | None) -> None:
+        self._parts.append((points, colors, size, normals))
+        self._cache = None
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self._cache is None:
+            self._cache = tuple(torch.cat([p[i] for p in self._parts]) for i in range(3))  # type: ignore[assignment]
+        return self._cache  # type: ignore[return-value]
+
+    def numpy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        pts, cols, _ = self.tensors()
+        normals = None
+        if self._parts and all(p[3] is not None for p in self._parts):
+            normals = torch.cat([p[3] for p in self._parts]).cpu().numpy().astype(np.float32)  # type: ignore[misc]
+        return pts.cpu().numpy().astype(np.float32), cols.cpu().numpy().astype(np.uint8), normals
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; asking for CUDA without it is a user error."""
+    name = str(device)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for but CUDA is not available (use --device cpu or auto)")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise InputError(f"unknown device {name!r}; use auto, cpu or cuda")
+    return torch.device(name)
+
+
+def _build_backend(kind: str, spec: Any, device: torch.device) -> Any:
+    """A backend from a registry spec, or the given object unchanged after a protocol check."""
+    from core.backends import base, registry
+
+    protocol = {"inpainter": base.Inpainter, "depth_completer": base.DepthCompleter}[kind]
+    if not isinstance(spec, str):
+        if not isinstance(spec, protocol):
+            raise TypeError(f"{kind} object {spec!r} does not implement {protocol.__name__}")
+        return spec
+    try:
+        return registry.build(kind, spec, device=str(device))  # type: ignore[arg-type]
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in ("core", "api", "worker", "training", "benchmark"):
+            raise
+        raise ModelNotAvailableError(
+            f"{kind.replace('_', ' ')} {spec!r} needs the Python package {exc.name!r}; "
+            "install the optional extra: pip install 'gld8tr-3dcn[hf]'"
+        ) from None
+
+
+def _prepare_inputs(
+    image: ImageSource, depth: Any, settings: GenerationSettings
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decode, downscale and crop the photo, and the depth map identically (nearest sampling for depth)."""
+    from core.io.depth import load_depth
+
+    rgb = load_image(image)
+    depth_m = None
+    if depth is not None:
+        depth_m = load_depth(depth, expected_shape=rgb.shape[:2])
+    h0, w0 = rgb.shape[:2]
+    rgb = resize_max_side(rgb, settings.max_side)
+    h, w = rgb.shape[:2]
+    if depth_m is not None and (h, w) != (h0, w0):
+        ys = np.clip(((np.arange(h) + 0.5) * h0 / h).astype(int), 0, h0 - 1)
+        xs = np.clip(((np.arange(w) + 0.5) * w0 / w).astype(int), 0, w0 - 1)
+        depth_m = depth_m[ys[:, None], xs[None, :]]
+    top, left, nh, nw = crop_box(h, w, settings.multiple)
+    rgb = np.ascontiguousarray(rgb[top : top + nh, left : left + nw])
+    if depth_m is not None:
+        depth_m = np.ascontiguousarray(depth_m[top : top + nh, left : left + nw])
+    return rgb, depth_m
+
+
+def _camera_poses(mode: str, trajectory: Any) -> tuple[list[torch.Tensor], str]:
+    if trajectory is None:
+        if mode not in MODES:
+            raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)} or give a trajectory file")
+        return poses_for_mode(mode), mode
+    if isinstance(trajectory, str | Path):
+        return load_trajectory(trajectory), "trajectory"
+    if isinstance(trajectory, list | dict):
+        return parse_trajectory(trajectory), "trajectory"
+    poses = [torch.as_tensor(p, dtype=torch.float32) for p in trajectory]
+    return parse_trajectory([p.tolist() for p in poses]), "trajectory"
+
+
+def _normals_from_points(pts_cam: torch.Tensor) -> torch.Tensor:
+    """Unit normals [H, W, 3] from a camera-space point map [H, W, 3] (central differences), facing the camera."""
+    p = torch.nn.functional.pad(pts_cam.permute(2, 0, 1)[None], (1, 1, 1, 1), mode="replicate")[0].permute(1, 2, 0)
+    du = p[1:-1, 2:] - p[1:-1, :-2]
+    dv = p[2:, 1:-1] - p[:-2, 1:-1]
+    n = torch.linalg.cross(du, dv)
+    n = n / n.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    flip = (n * pts_cam).sum(-1, keepdim=True) > 0
+    return torch.where(flip, -n, n)
+
+
+def _lift(
+    depth: np.ndarray,
+    image: np.ndarray,
+    select: np.ndarray,
+    camera: Camera,
+    settings: GenerationSettings,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """World points, colours, world radii and normals of the ``select``ed pixels of one view."""
+    d = torch.tensor(depth, dtype=torch.float32, device=device)
+    K = camera.intrinsics.matrix(device)
+    pts_cam = unproject_depth(d, K)
+    sel = torch.tensor(select, dtype=torch.bool, device=device)
+    pose = camera.cam_to_world.to(device)
+    pts = pts_cam[sel] @ pose[:3, :3].T + pose[:3, 3]
+    colors = torch.tensor(image, dtype=torch.uint8, device=device)[sel]
+    size = d[sel] * (settings.splat_scale / camera.intrinsics.fx)
+    normals = None
+    if settings.compute_normals:
+        normals = _normals_from_points(pts_cam)[sel] @ pose[:3, :3].T
+    return pts, colors, size, normals
+
+
+def generate_scene(
+    image: ImageSource,
+    prompt: str = "",
+    mode: str = "stage",
+    *,
+    depth: str | Path | np.ndarray | None = None,
+    fov_deg: float | None = None,
+    trajectory: Any = None,
+    inpainter: Any = "patchmatch",
+    depth_model: Any = "gld8tr",
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    on_progress: ProgressCallback | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    settings: GenerationSettings | None = None,
+) -> Scene:
+    """Generate a scene from one photo; see the module docstring. Raises ``InputError`` for unusable inputs."""
+    settings = settings or GenerationSettings()
+    timer = _Timer()
+    t_start = time.perf_counter()
+
+    # 1. Check and load inputs (cheap checks first, so a bad mode fails before any decoding).
+    poses, mode_label = _camera_poses(mode, trajectory)
+    dev = resolve_device(device)
+    if fov_deg is not None and not (1.0 <= float(fov_deg) <= 179.0):
+        raise InputError(f"--fov must lie in [1, 179] degrees, got {fov_deg}")
+    with timer("load"):
+        rgb, depth_in = _prepare_inputs(image, depth, settings)
+    H, W = rgb.shape[:2]
+    intr = Intrinsics.from_fov(W, H, float(fov_deg) if fov_deg is not None else DEFAULT_FOV_DEG)
+    cameras = [Camera(intr, p.float()) for p in poses]
+    torch.manual_seed(seed)
+
+    # 2. Backends: only those this run needs.
+    with timer("backends"):
+        need_completer = depth_in is None or len(cameras) > 1
+        completer = _build_backend("depth_completer", depth_model, dev) if need_completer else None
+        inpaint = _build_backend("inpainter", inpainter, dev) if len(cameras) > 1 else None
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if on_progress is not None:
+            on_progress(stage, done, total)
+
+    # 3. First view: depth, edge snapping, lift.
+    progress("view", 0, len(cameras))
+    with timer("depth"):
+        if depth_in is None:
+            assert completer is not None
+            empty = np.zeros((H, W), dtype=bool)
+            try:
+                d0 = completer(rgb, np.zeros((H, W), np.float32), empty)
+            except ValueError as exc:
+                raise InputError(
+                    f"depth model {getattr(completer, 'name', depth_model)!r} cannot predict depth from the photo "
+                    f"alone ({exc}); pass --depth FILE or choose a learned depth model"
+                ) from None
+        else:
+            d0 = depth_in
+        d0 = np.where(np.isfinite(d0) & (d0 > 0), d0, 0).astype(np.float32)
+    cloud = _Cloud(dev)
+    with timer("merge"):
+        edges = depth_edges(d0, intr.fx, settings.edge_grazing_deg)
+        d0 = snap_depth_edges(d0, edges)
+        cloud.add(*_lift(d0, rgb, d0 > 0, cameras[0], settings, dev))
+    views, depths, masks = [rgb], [d0], [np.zeros((H, W), dtype=bool)]
+    new_counts = [int((d0 > 0).sum())]
+    progress("view", 1, len(cameras))
+
+    # 4. Every further camera.
+    for i, cam in enumerate(cameras[1:], start=1):
+        if should_cancel is not None and should_cancel():
+            raise Cancelled(f"cancelled after {i} of {len(cameras)} views")
+        assert completer is not None and inpaint is not None
+        with timer("render"):
+            pts, cols, size = cloud.tensors()
+            r = render_points_world_size(pts, cols, size, intr.matrix(dev), cam.world_to_cam().to(dev), H, W)
+            rimg = r.image.cpu().numpy()
+            rdep = r.depth.cpu().numpy()
+            coverage = r.mask.cpu().numpy()
+        with timer("masks"):
+            cracks = thin_cracks(coverage, settings.crack_radius)
+            if cracks.any():
+                rimg = fill_from_nearest(rimg, coverage, cracks)
+                rdep = fill_from_nearest(rdep, coverage, cracks)
+            covered = coverage | cracks
+            holes = ~covered
+            known = erode(covered, settings.coverage_erode)
+            inpaint_mask = dilate(~known, settings.inpaint_dilate) if holes.any() else np.zeros_like(holes)
+        if not holes.any():
+            views.append(rimg)
+            depths.append(rdep)
+            masks.append(inpaint_mask)
+            new_counts.append(0)
+            progress("view", i + 1, len(cameras))
+            continue
+        with timer("inpaint"):
+            view = inpaint(rimg, inpaint_mask, prompt, seed=seed + i)
+        with timer("complete"):
+            known_depth = known & ~inpaint_mask & (rdep > 0)
+            completed = completer(view, np.where(known_depth, rdep, 0).astype(np.float32), known_depth)
+            full = np.where(covered & (rdep > 0), rdep, completed).astype(np.float32)
+            full = np.where(np.isfinite(full) & (full > 0), full, 0).astype(np.float32)
+        with timer("merge"):
+            full = snap_depth_edges(full, depth_edges(full, intr.fx, settings.edge_grazing_deg))
+            new = holes & (full > 0)
+            cloud.add(*_lift(full, view, new, cam, settings, dev))
+        views.append(view)
+        depths.append(full)
+        masks.append(inpaint_mask)
+        new_counts.append(int(new.sum()))
+        progress("view", i + 1, len(cameras))
+
+    # 5. Assemble.
+    points, colors, normals = cloud.numpy()
+    timings = {k: round(v, 4) for k, v in timer.seconds.items()}
+    timings["total"] = round(time.perf_counter() - t_start, 4)
+    meta = {
+        "mode": mode_label,
+        "prompt": prompt,
+        "seed": int(seed),
+        "fov_deg": intr.fov_x_deg,
+        "device": str(dev),
+        "backends": {
+            "inpainter": _backend_name(inpaint, inpainter),
+            "depth_model": "input-depth" if completer is None else _backend_name(completer, depth_model),
+            "input_depth": depth_in is not None,
+        },
+        "new_points_per_view": new_counts,
+        "azimuths_deg": [_yaw_deg(c.cam_to_world) for c in cameras],
+        "versions": _versions(),
+        "settings": settings.__dict__.copy(),
+    }
+    log.debug("scene: %d points from %d views in %.2f s", len(points), len(cameras), timings["total"])
+    return Scene(points, colors, normals, cameras, views, depths, masks, timings, meta)
+
+
+def _backend_name(backend: Any, spec: Any) -> str:
+    if backend is None:
+        return "none"
+    return str(getattr(backend, "name", spec if isinstance(spec, str) else type(backend).__name__))
+
+
+def _yaw_deg(cam_to_world: torch.Tensor) -> float:
+    """Heading of the optical axis in degrees (0 = input camera, positive = right)."""
+    z = cam_to_world[:3, 2]
+    return round(math.degrees(math.atan2(float(z[0]), float(z[2]))), 4)
+
+
+def _versions() -> dict[str, str]:
+    import PIL
+    import scipy
+
+    return {"gld8tr": __version__, "torch": torch.__version__, "numpy": np.__version__, "pillow": PIL.__version__,
+            "scipy": scipy.__version__}
+
+
+def save_scene(scene: Scene, output_path: str | Path, *, views_dir: str | Path | None = None) -> dict:
+    """Write the PLY (and ``<name>.json`` beside it) atomically, plus views when ``views_dir``; returns the sidecar.
+
+    Views are ``view_XX.png`` (RGB), ``mask_XX.png`` (inpainted pixels, white) and ``depth_XX.png`` (16-bit mm).
+    """
+    from core.io.ply import write_ply
+    from core.io.sidecar import CameraRecord, SceneSidecar, sidecar_path, write_sidecar
+
+    output_path = Path(output_path)
+    sidecar_file = sidecar_path(output_path)
+    view_files: list[str] = []
+    if views_dir is not None:
+        view_files = _save_views(scene, Path(views_dir), sidecar_file.parent)
+    H, W = scene.views[0].shape[:2]
+    sidecar = SceneSidecar(
+        ply=output_path.name,
+        num_points=scene.num_points,
+        has_normals=scene.normals is not None,
+        mode=str(scene.meta.get("mode", "")),
+        prompt=str(scene.meta.get("prompt", "")),
+        seed=int(scene.meta.get("seed", 0)),
+        image_size=(W, H),
+        cameras=[CameraRecord(**c.to_dict()) for c in scene.cameras],  # type: ignore[arg-type]
+        backends={k: str(v) for k, v in scene.meta.get("backends", {}).items()},
+        device=str(scene.meta.get("device", "")),
+        timings=scene.timings,
+        versions=scene.meta.get("versions", _versions()),
+        views=view_files,
+        extra={k: v for k, v in scene.meta.items() if k in ("fov_deg", "azimuths_deg", "new_points_per_view")},
+    )
+    write_ply(output_path, scene.points, scene.colors, scene.normals, comments=[f"gld8tr {__version__}"])
+    write_sidecar(sidecar_file, sidecar)
+    return sidecar.model_dump(mode="json")
+
+
+def _save_views(scene: Scene, vdir: Path, base: Path) -> list[str]:
+    """Write every view's image, inpaint mask and depth; returns the image paths relative to ``base``."""
+    from PIL import Image
+
+    from core.io.atomic import atomic_path
+    from core.io.depth import write_depth_png
+
+    vdir.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, (img, mask, dep) in enumerate(zip(scene.views, scene.masks, scene.depths, strict=True)):
+        with atomic_path(vdir / f"view_{i:02d}.png") as tmp:
+            Image.fromarray(img).save(tmp, format="PNG")
+        with atomic_path(vdir / f"mask_{i:02d}.png") as tmp:
+            Image.fromarray(mask.astype(np.uint8) * 255).save(tmp, format="PNG")
+        with atomic_path(vdir / f"depth_{i:02d}.png") as tmp:
+            write_depth_png(tmp, dep)
+        files.append(_relative(vdir / f"view_{i:02d}.png", base))
+    return files
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path.resolve())

@@ -1,0 +1,266 @@
+"""Z-buffered point splatting in plain torch (CPU and CUDA, same code).
+
+Every point becomes a small disk of radius ``radius_px`` pixels in the target view; the nearest fragment of each
+pixel wins. This is what the generation loop needs to find the holes a new camera sees (``mask`` False) and what
+the self-training mask generator, the benchmark pair builder and the Gaussian stage use to re-render geometry.
+
+Why this design: one ``scatter_reduce(amin)`` over a packed 64-bit key ``(float32 bits of z) << 32 | point id``
+resolves the z-buffer in a single pass. Positive float32 values order like their bit patterns, so the smallest
+key is the nearest point, ties go to the lowest point id, and the result is exact and deterministic on every
+device (no atomics on floats, no sorting). Disks wider than one pixel are drawn by offset copies, and only the
+points whose radius reaches a given offset are copied for it (points are sorted by radius once), so a cloud of
+mostly small points costs little more than one fragment per point.
+
+``render_points_reference`` is a slow, obviously-correct version (per-pixel brute force) that tests compare with.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from core.camera import transform_points
+
+MAX_RADIUS_PX = 16.0
+"""Splat radii are clamped to this many pixels so a point right in front of a camera cannot flood the frame."""
+
+EMPTY = torch.iinfo(torch.int64).max
+"""Z-buffer value of a pixel no point covers."""
+
+DEFAULT_NEAR = 1e-3
+"""Points closer than this (metres, camera z) are not drawn."""
+
+
+@dataclass
+class PointRender:
+    """What a camera sees of a point cloud. Empty pixels: ``depth`` 0, ``mask`` False, ``index`` -1, image 0."""
+
+    image: torch.Tensor  # [H, W, C], dtype of the colours
+    depth: torch.Tensor  # [H, W] float32 camera z of the visible point, 0 = empty
+    mask: torch.Tensor  # [H, W] bool, True where some point is visible
+    index: torch.Tensor  # [H, W] int64 id of the visible point, -1 = empty
+
+
+def splat_radius_px(points_world_size: torch.Tensor | float, z: torch.Tensor, focal_px: float) -> torch.Tensor:
+    """Screen radius [N] of points whose world radius is ``points_world_size`` seen at camera depth ``z`` [N].
+
+    A point lifted from a pixel at depth d by a camera of focal f covers about ``d / f`` metres; rendered at depth
+    z by a camera of focal f' it spans ``(d / f) * f' / z`` pixels. Passing that per point keeps surfaces
+    closed when the camera moves closer and thin when it moves away.
+    """
+    return torch.as_tensor(points_world_size, dtype=z.dtype, device=z.device) * focal_px / z.clamp_min(1e-8)
+
+
+def _splat_into(
+    key: torch.Tensor,  # [M] int64 packed (z bits, point id)
+    u: torch.Tensor,  # [M] pixel x
+    v: torch.Tensor,  # [M] pixel y
+    radius: torch.Tensor | None,  # [M] pixels, or None for one pixel per point
+    height: int,
+    width: int,
+) -> torch.Tensor:
+    """Draw every point's disk into a z-buffer of packed keys; returns it as [H*W] int64 (``EMPTY`` = no point).
+
+    A pixel (x, y) is covered when its centre lies within ``radius`` of (u, v); the nearest pixel is always
+    covered so that a point never falls between pixel centres. Why it is fast: the buffer is padded by twice the
+    largest reach, so after culling the points that cannot touch the image no fragment needs a bounds check; each
+    offset beyond the centre is drawn only for the points whose radius can reach it (points sorted by radius
+    once, so that is a prefix), and misses go to a trash slot instead of being compacted.
+    """
+    device = key.device
+    reach = 0
+    r = None
+    if radius is not None and u.shape[0] > 0:
+        r = radius.clamp(max=MAX_RADIUS_PX)
+        rmax = float(r.max())
+        reach = math.ceil(rmax + 0.5) if rmax >= 0.5 else 0  # a disk under 0.5 px never reaches a neighbour
+    pad = 2 * reach
+    pw, ph = width + 2 * pad, height + 2 * pad
+    trash = pw * ph
+    zbuf = torch.full((trash + 1,), EMPTY, dtype=torch.int64, device=device)
+
+    ui = torch.floor(u + 0.5)
+    vi = torch.floor(v + 0.5)
+    keep = (ui >= -reach) & (ui <= width - 1 + reach) & (vi >= -reach) & (vi <= height - 1 + reach)
+    if not bool(keep.all()):
+        sel = torch.nonzero(keep).squeeze(1)
+        key, u, v, ui, vi = key[sel], u[sel], v[sel], ui[sel], vi[sel]
+        r = r[sel] if r is not None else None
+    lin = (vi.long() + pad) * pw + (ui.long() + pad)
+    # The centre pixel: inside the image or in the padding (cropped away below).
+    zbuf.scatter_reduce_(0, lin, key, reduce="amin")
+
+    if reach > 0 and r is not None and u.shape[0] > 0:
+        # Stable: a constant radius keeps the original order, so the gathers below stay sequential in memory.
+        order = torch.sort(r, descending=True, stable=True).indices
+        order = order[: int((r >= 0.5).sum())]
+        r_s, key_s, lin_s = r[order], key[order], lin[order]
+        fu_s = (u - ui)[order]
+        fv_s = (v - vi)[order]
+        # Coverage of offset (dx, dy): (dx - fu)^2 + (dy - fv)^2 <= r^2, i.e.
+        # c - 2 dx fu - 2 dy fv <= -(dx^2 + dy^2) with c = fu^2 + fv^2 - r^2 computed once.
+        c_s = fu_s * fu_s + fv_s * fv_s - r_s * r_s
+        neg_r = -r_s  # ascending, for searchsorted
+        trash_t = torch.tensor(trash, dtype=torch.int64, device=device)
+        for dy in range(-reach, reach + 1):
+            for dx in range(-reach, reach + 1):
+                if dx == 0 and dy == 0:
+                    continue
+                # The pixel centre at (dx, dy) lies between dmin and dmax from any point rounding to the centre.
+                dmin = math.hypot(max(abs(dx) - 0.5, 0.0), max(abs(dy) - 0.5, 0.0))
+                dmax = math.hypot(abs(dx) + 0.5, abs(dy) + 0.5)
+                q = torch.tensor([-dmin], device=device, dtype=neg_r.dtype)
+                k = int(torch.searchsorted(neg_r, q, right=True))
+                if k == 0:
+                    continue
+                pix = lin_s[:k] + (dy * pw + dx)
+                if float(r_s[k - 1]) < dmax:  # not every candidate surely covers it: test each
+                    hit = c_s[:k].add(fu_s[:k], alpha=-2 * dx).add_(fv_s[:k], alpha=-2 * dy).le(-(dx * dx + dy * dy))
+                    pix = torch.where(hit, pix, trash_t)
+                zbuf.scatter_reduce_(0, pix, key_s[:k], reduce="amin")
+    return zbuf[:trash].view(ph, pw)[pad : pad + height, pad : pad + width].reshape(-1)
+
+
+def _project(
+    points: torch.Tensor, K: torch.Tensor, world_to_cam: torch.Tensor, near: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Camera-space projection of points in front of the camera: ``(ids [M], u [M], v [M], z [M])``."""
+    cam = transform_points(points, world_to_cam)
+    z = cam[:, 2]
+    front = z > near
+    if bool(front.all()):
+        ids = torch.arange(points.shape[0], device=points.device)
+    else:
+        ids = torch.nonzero(front).squeeze(1)
+        cam = cam[ids]
+        z = z[ids]
+    K = K.to(points)
+    u = K[0, 0] * cam[:, 0] / z + K[0, 2]
+    v = K[1, 1] * cam[:, 1] / z + K[1, 2]
+    return ids, u, v, z
+
+
+def _check_inputs(points: torch.Tensor, colors: torch.Tensor, K: torch.Tensor, world_to_cam: torch.Tensor) -> None:
+    assert points.ndim == 2 and points.shape[1] == 3, f"points must be [N, 3], got {tuple(points.shape)}"
+    assert colors.ndim == 2 and colors.shape[0] == points.shape[0], (
+        f"colors must be [N, C] with N = {points.shape[0]}, got {tuple(colors.shape)}"
+    )
+    assert tuple(K.shape) == (3, 3), f"K must be [3, 3], got {tuple(K.shape)}"
+    assert tuple(world_to_cam.shape) == (4, 4), f"world_to_cam must be [4, 4], got {tuple(world_to_cam.shape)}"
+
+
+def _radius_for(
+    radius_px: float | torch.Tensor | None, ids: torch.Tensor, n_points: int, device: torch.device
+) -> torch.Tensor | None:
+    if radius_px is None:
+        return None
+    if isinstance(radius_px, torch.Tensor) and radius_px.ndim > 0:
+        assert radius_px.shape == (n_points,), f"radius_px must be a float or [N], got {tuple(radius_px.shape)}"
+        return radius_px.to(device=device, dtype=torch.float32)[ids]
+    return torch.full((ids.shape[0],), float(radius_px), device=device)
+
+
+def render_points(
+    points: torch.Tensor,  # [N, 3] world
+    colors: torch.Tensor,  # [N, C]
+    K: torch.Tensor,  # [3, 3]
+    world_to_cam: torch.Tensor,  # [4, 4]
+    height: int,
+    width: int,
+    *,
+    radius_px: float | torch.Tensor | None = None,  # None: one pixel per point; float or [N]: disk radius
+    near: float = DEFAULT_NEAR,
+) -> PointRender:
+    """Render ``points`` with a z-buffer: every pixel shows its nearest covering point.
+
+    ``radius_px`` is in pixels of the target view; to make it scale with depth and focal pass
+    ``splat_radius_px(world_size, z, fx)`` (see :func:`render_points_world_size`). Runs on the device of
+    ``points``; all inputs are moved there.
+    """
+    _check_inputs(points, colors, K, world_to_cam)
+    device = points.device
+    points = points.float()
+    K = K.to(device=device, dtype=torch.float32)
+    world_to_cam = world_to_cam.to(device=device, dtype=torch.float32)
+    colors = colors.to(device)
+    n = points.shape[0]
+    assert n < 2**31, "at most 2^31 - 1 points"
+
+    ids, u, v, z = _project(points, K, world_to_cam, near)
+    radius = _radius_for(radius_px, ids, n, device)
+
+    # One-pass z-buffer on a packed key: high 32 bits = float32 bits of z (monotonic for z > 0), low = point id.
+    key = (z.contiguous().view(torch.int32).long() << 32) | ids
+    zbuf = _splat_into(key, u, v, radius, height, width)
+
+    hit = zbuf != EMPTY
+    index = torch.where(hit, zbuf & 0xFFFFFFFF, torch.full_like(zbuf, -1))
+    depth = torch.zeros(height * width, dtype=torch.float32, device=device)
+    depth[hit] = (zbuf[hit] >> 32).to(torch.int32).view(torch.float32)
+    image = torch.zeros((height * width, colors.shape[1]), dtype=colors.dtype, device=device)
+    image[hit] = colors[index[hit]]
+    return PointRender(
+        image=image.view(height, width, -1),
+        depth=depth.view(height, width),
+        mask=hit.view(height, width),
+        index=index.view(height, width),
+    )
+
+
+def render_points_world_size(
+    points: torch.Tensor,  # [N, 3]
+    colors: torch.Tensor,  # [N, C]
+    world_size: torch.Tensor | float,  # [N] or scalar, metres (radius of the surface patch a point stands for)
+    K: torch.Tensor,
+    world_to_cam: torch.Tensor,
+    height: int,
+    width: int,
+    *,
+    min_radius_px: float = 0.5,
+    near: float = DEFAULT_NEAR,
+) -> PointRender:
+    """``render_points`` with each disk's pixel radius = world size x focal / depth (perspective splats)."""
+    K = torch.as_tensor(K, dtype=torch.float32, device=points.device)
+    cam_z = transform_points(points.float(), world_to_cam.to(points.device, torch.float32))[:, 2]
+    radius = splat_radius_px(world_size, cam_z, float(K[0, 0])).clamp_min(min_radius_px)
+    return render_points(points, colors, K, world_to_cam, height, width, radius_px=radius, near=near)
+
+
+def render_points_reference(
+    points: torch.Tensor,
+    colors: torch.Tensor,
+    K: torch.Tensor,
+    world_to_cam: torch.Tensor,
+    height: int,
+    width: int,
+    *,
+    radius_px: float | torch.Tensor | None = None,
+    near: float = DEFAULT_NEAR,
+) -> PointRender:
+    """Brute-force twin of :func:`render_points` for tests: every pixel tests every point. Tiny inputs only."""
+    _check_inputs(points, colors, K, world_to_cam)
+    n = points.shape[0]
+    ids, u, v, z32 = _project(points.float(), K.float(), world_to_cam.float(), near)
+    radius = _radius_for(radius_px, ids, n, points.device)
+    ui = torch.floor(u + 0.5)
+    vi = torch.floor(v + 0.5)
+    image = torch.zeros((height, width, colors.shape[1]), dtype=colors.dtype)
+    depth = torch.zeros((height, width), dtype=torch.float32)
+    index = torch.full((height, width), -1, dtype=torch.int64)
+    for y in range(height):
+        for x in range(width):
+            covered = (ui == x) & (vi == y)
+            if radius is not None:
+                r = radius.clamp(max=MAX_RADIUS_PX)
+                covered |= (x - u) ** 2 + (y - v) ** 2 <= r**2
+            cand = torch.nonzero(covered).squeeze(1)
+            if cand.numel() == 0:
+                continue
+            # Nearest z wins, ties to the lowest id: lexicographic minimum over (z, id).
+            best = min(cand.tolist(), key=lambda i: (float(z32[i]), int(ids[i])))
+            index[y, x] = ids[best]
+            depth[y, x] = z32[best]
+            image[y, x] = colors[ids[best]]
+    return PointRender(image=image, depth=depth, mask=index >= 0, index=index)

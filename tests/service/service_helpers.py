@@ -1,0 +1,79 @@
+"""Inputs and polling helpers shared by the service tests (kept out of conftest so tests can import them)."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import httpx
+import numpy as np
+from PIL import Image
+
+
+def scene_image(width: int = 96, height: int = 64, seed: int = 0) -> np.ndarray:
+    """A small textured RGB image: smooth gradients plus a few blocks, so inpainting has something to copy."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.stack([xx / width * 255, yy / height * 255, np.full_like(xx, 128)], axis=-1)
+    for _ in range(6):
+        x0, y0 = rng.integers(0, width - 8), rng.integers(0, height - 8)
+        img[y0 : y0 + 8, x0 : x0 + 8] = rng.integers(0, 255, 3)
+    img += rng.normal(0, 6, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def scene_depth(width: int = 96, height: int = 64) -> np.ndarray:
+    """A tilted floor-and-wall depth map in metres (1.5 .. 4 m)."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    return (4.0 - 2.5 * yy / height + 0.3 * np.sin(xx / 9)).astype(np.float32)
+
+
+def encode_png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def encode_npy(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def submit(client: httpx.Client, *, width: int = 96, height: int = 64, mode: str = "single", seed: int = 0,
+           headers: dict[str, str] | None = None, **form: str) -> httpx.Response:
+    files = {
+        "image": ("photo.png", encode_png(scene_image(width, height, seed)), "image/png"),
+        "depth": ("depth.npy", encode_npy(scene_depth(width, height)), "application/octet-stream"),
+    }
+    return client.post("/scenes", files=files, data={"mode": mode, "seed": str(seed), **form}, headers=headers)
+
+
+def wait_status(client: httpx.Client, job_id: str, statuses: set[str], timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    body: dict = {}
+    while time.monotonic() < deadline:
+        body = client.get(f"/scenes/{job_id}").json()
+        if body.get("status") in statuses:
+            return body
+        time.sleep(0.3)
+    raise TimeoutError(f"job {job_id} still {body.get('status')} after {timeout} s: {body}")
+
+
+def bucket_keys(env: dict[str, str], prefix: str = "") -> list[str]:
+    import boto3
+    from botocore.config import Config
+
+    s3 = boto3.client(
+        "s3", endpoint_url=env["GLD8TR_S3_ENDPOINT_URL"], aws_access_key_id="test", aws_secret_access_key="x",
+        region_name="us-east-1",
+        config=Config(request_checksum_calculation="when_required", response_checksum_validation="when_required"),
+    )
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=env["GLD8TR_S3_BUCKET"], Prefix=env["GLD8TR_S3_PREFIX"] + "/" + prefix
+    ):
+        keys += [o["Key"] for o in page.get("Contents", [])]
+    return keys
+
+

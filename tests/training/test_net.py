@@ -1,0 +1,137 @@
+"""The depth network: shapes, scale equivariance, save/load, and the backends built on it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from core.backends import registry
+from core.depthnet import DepthCompletionNet, DepthNetConfig
+from core.errors import InputError, ModelNotAvailableError
+
+TINY = DepthNetConfig(base_channels=8, channel_mults=(1, 2, 4), groups=4)
+
+
+def _randomised(config: DepthNetConfig = TINY, seed: int = 0) -> DepthCompletionNet:
+    """A net whose zero-initialised head is perturbed, so outputs depend on every input."""
+    torch.manual_seed(seed)
+    net = DepthCompletionNet(config)
+    with torch.no_grad():
+        for p in net.head.parameters():
+            p.normal_(0, 0.1)
+    return net.eval()
+
+
+def _inputs(b: int = 2, h: int = 37, w: int = 53, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(seed)
+    rgb = torch.rand(b, 3, h, w, generator=g)
+    depth = 1 + 4 * torch.rand(b, 1, h, w, generator=g)
+    mask = (torch.rand(b, 1, h, w, generator=g) > 0.5).float()
+    return rgb, depth * mask, mask
+
+
+@pytest.mark.parametrize("size", [(37, 53), (8, 8), (3, 5), (64, 96)])
+def test_any_size_gives_positive_depth_of_the_same_size(size: tuple[int, int]) -> None:
+    net = _randomised()
+    rgb, depth, mask = _inputs(h=size[0], w=size[1])
+    out = net(rgb, depth, mask)
+    assert out.shape == (2, 1, *size)
+    assert torch.isfinite(out).all() and (out > 0).all()
+
+
+def test_known_depth_conditioning_is_scale_equivariant() -> None:
+    net = _randomised()
+    rgb, depth, mask = _inputs()
+    with torch.no_grad():
+        a = net(rgb, depth, mask)
+        b = net(rgb, 3.7 * depth, mask)
+    torch.testing.assert_close(b, 3.7 * a, rtol=1e-4, atol=1e-5)
+
+
+def test_known_depth_changes_the_prediction_and_empty_mask_is_monocular() -> None:
+    net = _randomised()
+    rgb, depth, mask = _inputs()
+    with torch.no_grad():
+        cond = net(rgb, depth, mask)
+        mono = net(rgb, torch.zeros_like(depth), torch.zeros_like(mask))
+        mono_scaled_input = net(rgb, 0 * depth, torch.zeros_like(mask))
+    assert not torch.allclose(cond, mono)
+    torch.testing.assert_close(mono, mono_scaled_input)
+
+
+def test_save_load_round_trip_gives_identical_outputs(tmp_path) -> None:
+    net = _randomised(seed=3)
+    rgb, depth, mask = _inputs(seed=1)
+    net.save_pretrained(tmp_path / "ckpt", metrics={"hole_absrel": 0.1})
+    loaded = DepthCompletionNet.from_pretrained(tmp_path / "ckpt")
+    assert loaded.config == net.config
+    assert json.loads((tmp_path / "ckpt" / "metrics.json").read_text()) == {"hole_absrel": 0.1}
+    with torch.no_grad():
+        assert torch.equal(net(rgb, depth, mask), loaded(rgb, depth, mask))
+
+
+def test_half_precision_checkpoint_is_smaller_and_close(tmp_path) -> None:
+    net = _randomised(DepthNetConfig(), seed=4)
+    net.save_pretrained(tmp_path / "fp32")
+    net.save_pretrained(tmp_path / "fp16", half=True)
+    size32 = (tmp_path / "fp32" / "model.safetensors").stat().st_size
+    size16 = (tmp_path / "fp16" / "model.safetensors").stat().st_size
+    assert size16 < 0.55 * size32
+    rgb, depth, mask = _inputs(h=32, w=48)
+    loaded = DepthCompletionNet.from_pretrained(tmp_path / "fp16")
+    assert next(loaded.parameters()).dtype == torch.float32
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(rgb, depth, mask), net(rgb, depth, mask), rtol=2e-2, atol=1e-3)
+
+
+def test_missing_checkpoint_is_reported_as_not_available(tmp_path) -> None:
+    with pytest.raises(ModelNotAvailableError, match="no depth-network checkpoint"):
+        DepthCompletionNet.from_pretrained(tmp_path / "nothing-here")
+
+
+def test_mismatched_weights_do_not_half_load(tmp_path) -> None:
+    _randomised().save_pretrained(tmp_path / "ckpt")
+    DepthNetConfig(base_channels=16, channel_mults=(1, 2, 4), groups=4).save(tmp_path / "ckpt" / "config.json")
+    with pytest.raises(RuntimeError):
+        DepthCompletionNet.from_pretrained(tmp_path / "ckpt")
+
+
+@pytest.fixture()
+def ckpt_dir(tmp_path):
+    _randomised(seed=5).save_pretrained(tmp_path / "ckpt")
+    return tmp_path / "ckpt"
+
+
+@pytest.mark.parametrize("max_side", [None, 40])
+def test_completer_backend_keeps_known_pixels_exactly(ckpt_dir, max_side) -> None:
+    completer = registry.build("depth_completer", f"ckpt:{ckpt_dir}", max_side=max_side)
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)
+    depth = rng.uniform(1, 5, (60, 90)).astype(np.float32)
+    known = np.zeros((60, 90), bool)
+    known[:, :50] = True
+    out = completer(image, np.where(known, depth, 0), known)
+    assert out.shape == (60, 90) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[known], depth[known])
+    assert np.isfinite(out).all() and (out[~known] > 0).all()
+
+
+def test_estimator_backend_is_the_completer_with_nothing_known(ckpt_dir) -> None:
+    estimator = registry.build("depth_estimator", f"ckpt:{ckpt_dir}")
+    completer = registry.build("depth_completer", f"ckpt:{ckpt_dir}")
+    image = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    mono = estimator(image)
+    assert mono.shape == (48, 64) and (mono > 0).all()
+    np.testing.assert_array_equal(mono, completer(image, np.zeros((48, 64), np.float32), np.zeros((48, 64), bool)))
+    assert estimator.name == f"ckpt:{ckpt_dir}"
+
+
+def test_backend_rejects_mismatched_inputs(ckpt_dir) -> None:
+    completer = registry.build("depth_completer", f"ckpt:{ckpt_dir}")
+    with pytest.raises(InputError):
+        completer(np.zeros((10, 10, 3), np.uint8), np.zeros((10, 11), np.float32), np.zeros((10, 11), bool))
+    with pytest.raises(InputError):
+        completer(np.zeros((10, 10, 3), np.float32), np.zeros((10, 10), np.float32), np.zeros((10, 10), bool))

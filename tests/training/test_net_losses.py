@@ -1,0 +1,60 @@
+"""Losses and metrics of the depth network, checked against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from training.evaluate import align_scale_shift, nearest_fill
+from training.losses import consistency_loss, depth_metrics, pool_metrics, silog_loss
+
+
+def test_silog_is_zero_for_exact_and_scale_invariant_at_lambda_one() -> None:
+    target = 1 + torch.rand(2, 1, 8, 8)
+    valid = torch.ones_like(target, dtype=torch.bool)
+    assert float(silog_loss(target.log(), target, valid)) < 1e-3
+    assert float(silog_loss((2 * target).log(), target, valid, lam=1.0)) < 1e-3
+    # lam=0 is the log RMSE: a uniform factor 2 costs exactly log 2.
+    assert math.isclose(float(silog_loss((2 * target).log(), target, valid, lam=0.0)), math.log(2), rel_tol=1e-5)
+
+
+def test_silog_ignores_invalid_pixels_and_images_without_targets() -> None:
+    target = torch.ones(2, 1, 4, 4)
+    pred = torch.zeros(2, 1, 4, 4)
+    pred[0, 0, 0, 0] = 5.0
+    valid = torch.ones_like(target, dtype=torch.bool)
+    valid[0, 0, 0, 0] = False
+    valid[1] = False
+    assert float(silog_loss(pred, target, valid)) < 1e-3
+
+
+def test_consistency_is_mean_squared_log_error_on_known() -> None:
+    known_depth = torch.full((1, 1, 2, 2), 2.0)
+    known = torch.tensor([[[[True, False], [False, False]]]])
+    pred = torch.zeros(1, 1, 2, 2)
+    assert math.isclose(float(consistency_loss(pred, known_depth, known)), math.log(2) ** 2, rel_tol=1e-5)
+    assert float(consistency_loss(pred, known_depth, torch.zeros_like(known))) == 0.0
+
+
+def test_depth_metrics_and_pooling() -> None:
+    gt = torch.tensor([1.0, 2.0, 4.0, 0.0]).view(1, 1, 2, 2)
+    pred = torch.tensor([1.0, 3.0, 4.0, 9.0]).view(1, 1, 2, 2)
+    m = depth_metrics(pred, gt, torch.ones_like(gt, dtype=torch.bool))
+    assert m["n"] == 3
+    assert math.isclose(m["absrel"], 0.5 / 3, rel_tol=1e-9)
+    assert math.isclose(m["mae"], 1 / 3, rel_tol=1e-9)
+    assert math.isclose(m["delta1"], 2 / 3, rel_tol=1e-9)
+    pooled = pool_metrics([m, {"n": 1, "absrel": 0.0, "delta1": 1.0, "mae": 0.0, "rmse": 0.0}])
+    assert pooled["n"] == 4 and math.isclose(pooled["mae"], 0.25, rel_tol=1e-9)
+
+
+def test_nearest_fill_and_scale_shift_alignment() -> None:
+    depth = np.array([[1.0, 0, 0, 5.0]], np.float32)
+    known = depth > 0
+    np.testing.assert_array_equal(nearest_fill(depth, known), [[1.0, 1.0, 5.0, 5.0]])
+    pred = np.array([[1.0, 2.0, 3.0, 4.0]], np.float32)
+    target = 2 * pred + 1
+    np.testing.assert_allclose(align_scale_shift(pred, target, np.array([[True, True, False, False]])), target,
+                               rtol=1e-5)

@@ -1,0 +1,73 @@
+"""Training losses and validation metrics of the depth-completion network.
+
+Both losses work on log depth, where the network predicts: the scale-invariant log loss (Eigen et al.) on the
+target, as Invisible Stitch's ZoeDepth, plus a consistency term that pins the prediction to the known depth
+where it was given (the property the pipeline's seamless merging relies on).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def silog_loss(
+    pred_log: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, *, lam: float = 0.85
+) -> torch.Tensor:
+    """Scale-invariant log loss, averaged over images that have any valid target pixel.
+
+    pred_log: [B,1,H,W] log metres; target: [B,1,H,W] metres; valid: [B,1,H,W] bool.
+    ``sqrt(mean(g^2) - lam * mean(g)^2)`` per image with ``g = pred_log - log(target)``; ``lam = 1`` ignores the
+    global scale entirely, ``lam = 0`` is plain log-RMSE.
+    """
+    valid = valid & (target > 0)
+    g = torch.where(valid, pred_log - target.clamp_min(1e-6).log(), torch.zeros_like(pred_log))
+    n = valid.flatten(1).sum(dim=1)
+    has = n > 0
+    n = n.clamp_min(1).to(pred_log.dtype)
+    mean = g.flatten(1).sum(dim=1) / n
+    mean_sq = g.square().flatten(1).sum(dim=1) / n
+    per_image = (mean_sq - lam * mean.square()).clamp_min(1e-8).sqrt()
+    if not bool(has.any()):
+        return pred_log.sum() * 0.0
+    return per_image[has].mean()
+
+
+def consistency_loss(pred_log: torch.Tensor, known_depth: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Mean squared log error on the known pixels (0 with a graph when no pixel is known)."""
+    known = known & (known_depth > 0)
+    if not bool(known.any()):
+        return pred_log.sum() * 0.0
+    err = pred_log - known_depth.clamp_min(1e-6).log()
+    return err[known].square().mean()
+
+
+def depth_metrics(pred: torch.Tensor, gt: torch.Tensor, region: torch.Tensor) -> dict[str, float]:
+    """AbsRel, delta1 (max ratio < 1.25), MAE (metres) and RMSE over ``region & gt > 0`` pooled over pixels.
+
+    Returns also ``n`` (the pixel count) so callers can pool several batches exactly with :func:`pool_metrics`.
+    """
+    region = region & (gt > 0)
+    n = int(region.sum())
+    if n == 0:
+        return {"n": 0, "absrel": 0.0, "delta1": 0.0, "mae": 0.0, "rmse": 0.0}
+    p, g = pred[region].double(), gt[region].double()
+    ratio = torch.maximum(p / g, g / p)
+    return {
+        "n": n,
+        "absrel": float(((p - g).abs() / g).mean()),
+        "delta1": float((ratio < 1.25).double().mean()),
+        "mae": float((p - g).abs().mean()),
+        "rmse": float((p - g).square().mean().sqrt()),
+    }
+
+
+def pool_metrics(parts: list[dict[str, float]]) -> dict[str, float]:
+    """Pixel-weighted mean of :func:`depth_metrics` results (RMSE pooled through its square)."""
+    total = sum(p["n"] for p in parts)
+    if total == 0:
+        return {"n": 0, "absrel": float("nan"), "delta1": float("nan"), "mae": float("nan"), "rmse": float("nan")}
+    out: dict[str, float] = {"n": total}
+    for key in ("absrel", "delta1", "mae"):
+        out[key] = sum(p[key] * p["n"] for p in parts) / total
+    out["rmse"] = (sum(p["rmse"] ** 2 * p["n"] for p in parts) / total) ** 0.5
+    return out

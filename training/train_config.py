@@ -1,0 +1,106 @@
+"""The training recipe as data: one YAML file validated into :class:`TrainConfig` (unknown keys are errors)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from core.errors import InputError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSection(_Strict):
+    """Architecture; mirrors :class:`core.depthnet.DepthNetConfig` (saved inside every checkpoint)."""
+
+    base_channels: int = 16
+    channel_mults: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 8])
+    groups: int = 8
+    mono_log_scale: float = 1.0
+
+
+class SyntheticSection(_Strict):
+    """Procedural scenes rendered once into a frame cache; validation scenes use disjoint seeds."""
+
+    train_scenes: int = 32
+    val_scenes: int = 6
+    frames_per_scene: int = 4
+    """Cameras per scene drawn by the engine; each also gets one rendered neighbour ("next") view."""
+    height: int = 112
+    width: int = 144
+    seed: int = 0
+    """First scene seed; validation scenes come from the engine's reserved validation seed range."""
+    cache_dir: str | None = None
+    """Where the rendered frame cache lives; default ``OUT/cache``. Reused when its recipe matches."""
+
+
+class SelfTrainingSection(_Strict):
+    """Unlabelled photos: the model's own (EMA) prediction, or the teacher's, is the target for warp-masked
+    completion samples."""
+
+    images: str | None = None
+    """A folder of photos, or ``"skimage"`` for the sample photos bundled with scikit-image."""
+    weight: float = 0.5
+    start_step: int = 0
+    per_batch: int = 2
+    """Self-training samples appended to each batch once ``start_step`` is reached."""
+
+
+class TrainConfig(_Strict):
+    seed: int = 0
+    model: ModelSection = Field(default_factory=ModelSection)
+    synthetic: SyntheticSection = Field(default_factory=SyntheticSection)
+    crop: tuple[int, int] = (96, 128)
+    batch_size: int = 8
+    max_steps: int = 1000
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.05
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    grad_clip: float = 1.0
+    p_completion: float = 0.5
+    """Fraction of samples that are completion tasks (the rest are monocular: empty depth channels)."""
+    p_warp: float = 0.7
+    """Among completion samples, fraction with multi-view warp masks (the rest get random blob masks)."""
+    rescale: tuple[float, float] = (0.5, 2.0)
+    """Completion samples' depth is multiplied by a log-uniform factor in this range (as the paper)."""
+    silog_lambda: float = 0.85
+    consistency_weight: float = 1.0
+    ema_decay: float = 0.995
+    teacher: str | None = None
+    """A ``DepthEstimator`` registry spec whose predictions are distillation targets for image-only data."""
+    self_training: SelfTrainingSection = Field(default_factory=SelfTrainingSection)
+    log_every: int = 10
+    eval_every: int = 200
+    save_every: int = 50
+    num_threads: int | None = None
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+        import yaml
+
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"training config {str(p)!r} not found")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise InputError(f"{p}: invalid YAML: {exc}") from exc
+        data.update(overrides or {})
+        return cls.from_dict(data, source=str(p))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> TrainConfig:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise InputError(f"{source}: {exc}") from exc
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,95 @@
+"""The Celery task and the process-level guards of a solo GPU worker.
+
+A worker is one process per GPU running Celery's ``solo`` pool: the task runs on the main thread of the process
+that loaded the models, so CUDA is never touched before a fork (there is none). The solo pool enforces neither
+Celery's time limits nor revocation, so the worker enforces its own: the soft limit and cancellation are checked
+between views (worker/execute.py), and a watchdog ends the process at the hard limit, after recording the
+failure; the unacknowledged message comes back later, finds the job finished and is acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from celery import Celery, Task
+
+from api.schemas import JobError
+from worker.celery_app import TASK_RUN_SCENE, make_celery
+from worker.execute import TransientError, WorkerContext, _finish, execute_job, notify
+
+log = logging.getLogger(__name__)
+
+HARD_LIMIT_EXIT_CODE = 70
+
+
+@contextmanager
+def hard_time_limit(ctx: WorkerContext, job_id: str) -> Iterator[None]:
+    """Exit the process if the job is still running after ``hard_time_limit_s`` (stuck inside one view)."""
+
+    def expire() -> None:
+        detail = f"the job was still running after the hard limit of {ctx.settings.hard_time_limit_s:g} s"
+        log.error("job %s: %s; exiting the worker", job_id, detail)
+        try:
+            notify(ctx, _finish(ctx, job_id, "failed", JobError(title="Time limit exceeded", detail=detail)))
+        finally:
+            os._exit(HARD_LIMIT_EXIT_CODE)
+
+    timer = threading.Timer(ctx.settings.hard_time_limit_s, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+class Heartbeat:
+    """Writes ``{prefix}:worker:{name}`` with a TTL so /readyz can tell that a worker is alive even while busy."""
+
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="gld8tr-heartbeat", daemon=True)
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        interval = self.ctx.settings.worker_heartbeat_s
+        while not self._stop.is_set():
+            try:
+                self.ctx.store.heartbeat(self.ctx.name, ttl_s=3 * interval)
+            except Exception as exc:  # the broker may be down for a moment; keep trying
+                log.warning("heartbeat failed: %s", exc)
+            self._stop.wait(interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def create_worker_app(ctx: WorkerContext) -> Celery:
+    """The Celery app with ``run_scene`` bound to this process's resident context."""
+    settings = ctx.settings
+    app = make_celery(settings)
+
+    @app.task(name=TASK_RUN_SCENE, bind=True, acks_late=True, reject_on_worker_lost=True)
+    def run_scene(self: Task, job_id: str) -> str:
+        with hard_time_limit(ctx, job_id):
+            try:
+                return execute_job(job_id, ctx)
+            except TransientError as exc:
+                if self.request.retries >= settings.max_retries:
+                    log.error("job %s: giving up after %d retries: %s", job_id, self.request.retries, exc)
+                    err = JobError(title="Service unavailable", detail=f"storage or broker unreachable: {exc}")
+                    notify(ctx, _finish(ctx, job_id, "failed", err))
+                    return "failed"
+                delay = min(60, 2 ** (self.request.retries + 1))
+                log.warning("job %s: transient error, retry in %d s: %s", job_id, delay, exc)
+                raise self.retry(exc=exc, countdown=delay, max_retries=settings.max_retries) from exc
+
+    return app
