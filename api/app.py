@@ -90,8 +90,9 @@ def create_app(settings: Settings | None = None, *, embedded: bool = False, serv
     install_problem_handlers(app)
     app.include_router(scenes.router)
     app.include_router(health.router)
-    app.add_middleware(LatencyMetrics, metrics=metrics)
+    # Outermost last: latency sees every answer, including the body limit's 413.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)  # + multipart framing
+    app.add_middleware(LatencyMetrics, metrics=metrics)
     return app
 
 

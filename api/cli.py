@@ -29,9 +29,13 @@ def main(args: argparse.Namespace) -> int:
     if args.data_dir is not None:
         settings = settings.model_copy(update={"data_dir": args.data_dir})
     if args.api_only:
-        app = create_app(settings, embedded=False)
         log.info("API only on %s:%d: jobs go to queue %r on %s", args.host, args.port, settings.queue,
                  settings.celery_broker_url)
+        if args.workers > 1:  # each uvicorn process builds its own app from the same environment
+            uvicorn.run("api.app:app_from_env", factory=True, host=args.host, port=args.port,
+                        workers=args.workers, log_config=None, proxy_headers=True)
+            return 0
+        app = create_app(settings, embedded=False)
     else:
         if args.workers != 1:
             log.warning("embedded mode runs one process; ignoring --workers")

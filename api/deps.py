@@ -36,6 +36,8 @@ _bearer = HTTPBearer(auto_error=False, description="an API key from GLD8TR_API_K
 def get_owner(
     request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> str:
+    """The caller's owner id. ``creds`` is declared so that OpenAPI documents the bearer scheme; the raw header is
+    parsed by ``ApiKeyAuth`` so that every malformed variant gets the same 401 problem."""
     service: Service = request.app.state.service
     return service.auth.owner_for(request.headers.get("authorization"))
 

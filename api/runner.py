@@ -67,11 +67,13 @@ class ThreadRunner:
         self.storage = storage
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._ready = threading.Event()
+        self._models_ok = False
         self._thread = threading.Thread(target=self._loop, name="gld8tr-embedded-worker", daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
-        from worker.execute import WorkerContext, execute_job  # torch is imported here, on the worker thread
+        from api.schemas import JobError
+        from worker.execute import TransientError, WorkerContext, execute_job, finish  # torch loads here
         from worker.models import ResidentModels
 
         try:
@@ -80,6 +82,7 @@ class ThreadRunner:
             log.exception("embedded worker could not load its models; jobs will fail")
             models = None
         ctx = WorkerContext(self.settings, self.store, self.storage, models, name="embedded")
+        self._models_ok = models is not None
         self._ready.set()
         while True:
             job_id = self._queue.get()
@@ -87,6 +90,8 @@ class ThreadRunner:
                 return
             try:
                 execute_job(job_id, ctx)
+            except TransientError as exc:  # no broker to retry through: local disk or memory failed
+                finish(ctx, job_id, "failed", JobError(title="Service unavailable", detail=str(exc)))
             except Exception:  # execute_job records failures itself; this is a last resort
                 log.exception("embedded worker: job %s crashed", job_id)
 
@@ -100,7 +105,8 @@ class ThreadRunner:
         return None
 
     def live_workers(self) -> list[str]:
-        return ["embedded"] if self._thread.is_alive() and self._ready.is_set() else []
+        # Without its models the worker would only fail jobs: report it not ready rather than live.
+        return ["embedded"] if self._thread.is_alive() and self._ready.is_set() and self._models_ok else []
 
     def close(self) -> None:
         self._queue.put(None)

@@ -127,11 +127,10 @@ class JobPublic(BaseModel):
             )
             for o in rec.outputs
         ]
-        options = rec.options.model_copy(update={"webhook": rec.options.webhook})
         return cls(
             id=rec.id,
             status=rec.status,
-            options=options,
+            options=rec.options,
             width=rec.inputs.width,
             height=rec.inputs.height,
             has_depth=rec.inputs.depth_key is not None,

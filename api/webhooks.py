@@ -13,7 +13,12 @@ import hmac
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from api.schemas import JobRecord
+    from api.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -102,3 +107,17 @@ def deliver_in_background(url: str, job_id: str, body: bytes, secret: str, *, at
     )
     t.start()
     return t
+
+
+def notify_job(settings: Settings, rec: JobRecord | None) -> threading.Thread | None:
+    """Send a finished job's public body to its webhook, if it has one; None when there is nothing to send."""
+    from api.schemas import TERMINAL_STATUSES, JobPublic
+
+    if rec is None or not rec.options.webhook or rec.status not in TERMINAL_STATUSES:
+        return None
+    body = JobPublic.from_record(rec).model_dump_json().encode()
+    return deliver_in_background(
+        rec.options.webhook, rec.id, body, settings.webhook_secret.get_secret_value(),
+        attempts=settings.webhook_max_attempts, backoff_s=settings.webhook_backoff_s,
+        allowed=settings.webhook_allowed_hosts,
+    )

@@ -1,6 +1,9 @@
-"""The scene-geometry benchmark: completed depth scored against ground truth on pairs of overlapping views.
+"""Benchmarks. The scene-geometry benchmark (``gld8tr benchmark``) scores completed depth against ground truth
+on pairs of overlapping views.
 
-``pairs`` builds the pairs and their completion tasks, ``methods`` is the one interface compared methods share,
-``metrics`` the errors, ``runner`` the resumable loop, ``report`` the CSV / Markdown / PNG outputs and ``cli``
-the ``gld8tr benchmark`` command. Nothing here is imported by the generation pipeline or the service.
+Its modules: ``datasets`` (which reader a ``--dataset`` opens, and pair sources for data without second views),
+``pairs`` (pair selection, completion tasks, manifest), ``methods`` (the one ``Baseline`` interface compared
+methods share), ``metrics`` (the errors), ``runner`` (the resumable scoring loop), ``report`` (CSV / Markdown /
+PNG) and ``cli``. The speed and load scripts beside them are separate tools. Nothing here is imported by the
+generation pipeline or the service.
 """

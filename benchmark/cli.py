@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from benchmark.datasets import DATASETS
-from benchmark.methods import DEFAULT_METHODS
+from benchmark.methods import DEFAULT_METHODS, Baseline
 
 log = logging.getLogger("gld8tr.benchmark")
 
@@ -54,7 +54,7 @@ def _device(name: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _build_methods(specs: list[str], device: str, explicit: bool) -> list:
+def _build_methods(specs: list[str], device: str, explicit: bool) -> list[Baseline]:
     """Methods by spec. A default method whose weights are missing is skipped with a warning; a method the user
     named is required, so its error propagates."""
     from benchmark.methods import build_method
@@ -94,12 +94,11 @@ def main(args: argparse.Namespace) -> int:
         max_side=args.max_side or None,
         **options,
     )
+    reader = open_reader(args.dataset, args.root, limit=args.limit, seed=args.seed, max_side=config.max_side)
     device = _device(args.device)
     methods = _build_methods(specs, device, explicit=args.methods != ",".join(DEFAULT_METHODS))
     if not methods:
         raise InputError("no method could be built")
-
-    reader = open_reader(args.dataset, args.root, limit=args.limit, seed=args.seed)
     store = SampleStore(out / "samples")
     log.info("selecting pairs of %s (overlap %.2f-%.2f)", args.dataset, config.overlap_min, config.overlap_max)
     manifest = load_or_build_manifest(out / "pairs.json", reader, args.dataset, args.root, config, args.limit, store)

@@ -26,14 +26,41 @@ DATASETS = ("synthetic", "scannet", "hypersim", "nyu", "middlebury")
 
 SYNTH_HEIGHT, SYNTH_WIDTH = 192, 256
 SYNTH_VIEWS_PER_SCENE = 4
+BENCHMARK_SEED_OFFSET = 500_000
+"""Benchmark scenes are validation-split scenes from this seed on: never trained on, and disjoint from the first
+validation scenes a trainer uses for model selection (seed 0 upwards), so selection cannot tune to them."""
+
+
+MOVE_MAX_ANGLE_DEG = 25.0
+MOVE_DIST_RANGE = (0.85, 1.05)
 
 
 def _moved_pose(frame: Any, rng: np.random.Generator) -> np.ndarray:
     """A camera near ``frame``'s: Invisible Stitch's self-training motion (orbit about the point at the median
-    depth, azimuth and elevation within +-15 degrees, distance x 0.9-1.1), via :mod:`training.data.masks`."""
+    depth, via :func:`training.data.masks.sample_warp_pose`), widened to +-25 degrees and 0.85-1.05 of the
+    distance so that overlaps spread over the whole band instead of crowding near 1."""
     from training.data.masks import sample_warp_pose
 
-    return sample_warp_pose(frame, rng)
+    return sample_warp_pose(frame, rng, MOVE_MAX_ANGLE_DEG, MOVE_DIST_RANGE)
+
+
+def _inside_scene(scene: Any, position: np.ndarray) -> bool:
+    """Whether a camera at ``position`` stands in free space: not inside an object and, for rooms, between the
+    walls (an orbit can otherwise swing a camera through a wall, and it would see nothing of B)."""
+    import torch
+
+    from training.synth.primitives import inside_any
+
+    if bool(inside_any(torch.from_numpy(position.astype(np.float32))[None], scene.prims, margin=0.1)[0]):
+        return False
+    margin = 0.1
+    if position[1] > -margin:  # floor / ground is the plane y = 0 (y points down)
+        return False
+    b = scene.layout.bounds
+    if "hx" in b and "hz" in b:
+        within = abs(position[0]) < b["hx"] - margin and abs(position[2]) < b["hz"] - margin
+        return within and position[1] > -b.get("height", np.inf) + margin
+    return True
 
 
 class SyntheticPairs:
@@ -49,7 +76,9 @@ class SyntheticPairs:
     ) -> None:
         from training.synth import SyntheticReader
 
-        self.inner = SyntheticReader(n_scenes, views_per_scene, height, width, seed, split="val")
+        self.inner = SyntheticReader(
+            n_scenes, views_per_scene, height, width, BENCHMARK_SEED_OFFSET + seed, split="val"
+        )
         self.seed = seed
         self._last_base: tuple[str, str, Any] | None = None
 
@@ -77,17 +106,14 @@ class SyntheticPairs:
     def _load(self, scene_id: str, frame_id: str) -> Any:
         if not frame_id.endswith("-moved"):
             return self._base(scene_id, frame_id)
-        import torch
-
-        from training.synth.primitives import inside_any
 
         b_id = frame_id.removesuffix("-moved")
         b = self._base(scene_id, b_id)
         scene = self.inner.scene(scene_id)
         rng = np.random.default_rng([self.seed, 11, int(b_id), _stable_hash(scene_id)])
-        for _ in range(10):  # a few draws until the moved camera is not inside an object
+        for _ in range(20):  # a few draws until the moved camera stands in free space
             pose = _moved_pose(b, rng)
-            if not bool(inside_any(torch.from_numpy(pose[:3, 3])[None], scene.prims, margin=0.1)[0]):
+            if _inside_scene(scene, pose[:3, 3]):
                 break
         # Only A's depth is used (methods see B's photo), so A skips the costly shadow rays.
         return scene.render(b.K, pose, b.height, b.width, frame_id=frame_id, shadows=False)
@@ -150,7 +176,9 @@ def _import(path: str) -> Callable[..., Any]:
         raise InputError(f"the reader {path} is not available in this installation: {exc}") from exc
 
 
-def open_reader(dataset: str, root: str | None, *, limit: int | None = None, seed: int = 0) -> Any:
+def open_reader(
+    dataset: str, root: str | None, *, limit: int | None = None, seed: int = 0, max_side: int | None = None
+) -> Any:
     """The pair-ready reader for ``--dataset`` (``root`` = the dataset's folder; unused for synthetic/middlebury).
 
     Synthetic scenes are generated on demand, enough for ``limit`` pairs with margin for rejected candidates.
@@ -160,7 +188,7 @@ def open_reader(dataset: str, root: str | None, *, limit: int | None = None, see
         n_scenes = max(2, math.ceil(1.5 * wanted / SYNTH_VIEWS_PER_SCENE))
         return SyntheticPairs(n_scenes, seed=seed)
     if dataset == "middlebury":
-        return _import("training.data.middlebury:MiddleburyReader")(root)
+        return _import("training.data.middlebury:MiddleburyReader")(root, max_side=max_side)
     if dataset not in DATASETS:
         raise InputError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
     if not root:

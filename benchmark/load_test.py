@@ -55,9 +55,13 @@ def percentiles(values: list[float]) -> dict[str, float]:
         return {}
     q = np.percentile(np.asarray(values) * 1000.0, [50, 90, 95, 99])
     return {
-        "n": len(values), "p50_ms": round(float(q[0]), 2), "p90_ms": round(float(q[1]), 2),
-        "p95_ms": round(float(q[2]), 2), "p99_ms": round(float(q[3]), 2),
-        "mean_ms": round(statistics.fmean(values) * 1000.0, 2), "max_ms": round(max(values) * 1000.0, 2),
+        "n": len(values),
+        "p50_ms": round(float(q[0]), 2),
+        "p90_ms": round(float(q[1]), 2),
+        "p95_ms": round(float(q[2]), 2),
+        "p99_ms": round(float(q[3]), 2),
+        "mean_ms": round(statistics.fmean(values) * 1000.0, 2),
+        "max_ms": round(max(values) * 1000.0, 2),
     }
 
 
@@ -110,13 +114,21 @@ async def run(args: argparse.Namespace) -> dict:
         wall = time.perf_counter() - t0
     finished = sum(samples.statuses.values())
     return {
-        "url": args.url, "jobs": args.jobs, "concurrency": args.concurrency, "mode": args.mode,
-        "image": f"{args.width}x{args.height}", "wall_s": round(wall, 2),
+        "url": args.url,
+        "jobs": args.jobs,
+        "concurrency": args.concurrency,
+        "mode": args.mode,
+        "image": f"{args.width}x{args.height}",
+        "wall_s": round(wall, 2),
         "submits_per_s": round(len(samples.submit_s) / wall, 2) if wall else None,
         "jobs_per_minute": round(60.0 * samples.statuses.get("succeeded", 0) / wall, 2) if finished else None,
-        "statuses": samples.statuses, "errors": samples.http_errors,
-        "latency": {"submit": percentiles(samples.submit_s), "poll": percentiles(samples.poll_s),
-                    "job_end_to_end": percentiles(samples.job_s)},
+        "statuses": samples.statuses,
+        "errors": samples.http_errors,
+        "latency": {
+            "submit": percentiles(samples.submit_s),
+            "poll": percentiles(samples.poll_s),
+            "job_end_to_end": percentiles(samples.job_s),
+        },
     }
 
 

@@ -5,7 +5,7 @@ B's valid ground truth is the hole a method must fill given B's image. A pair qu
 the fraction of B's valid ground-truth pixels that A's depth covers -- lies in a configured band: too little
 overlap leaves nothing to condition on, too much leaves no hole worth scoring.
 
-Selection is deterministic (scenes in sorted order, frames in reader order, fixed offsets) and the result is
+Selection is deterministic (scenes and frames in reader order, fixed offsets) and the result is
 cached in a JSON manifest, so every method and every later run scores exactly the same pairs.
 
 Known depth is cleaned with one rule: a rendered pixel whose depth disagrees with B's ground truth by more than
@@ -112,7 +112,7 @@ def make_sample(frame_a: Any, frame_b: Any, pair: Pair, consistency: float) -> P
 
     task = make_pair_sample(frame_a, frame_b, max_rel_error=consistency)
     known = task["known_mask"]
-    cracks = fill_cracks(known) & ~known
+    cracks = fill_cracks(known, task["sparse_depth"]) & ~known
     gt = np.where(cracks, 0.0, task["target"]).astype(np.float32)
     return PairSample(
         pair=pair, image=task["image"], known_depth=task["sparse_depth"], known_mask=known, gt=gt, K=frame_b.K
@@ -187,7 +187,7 @@ def select_pairs(
     so a caller can store it instead of decoding and rendering the frames a second time.
     """
     pairs: list[Pair] = []
-    for scene_id in sorted(reader.scene_ids()):
+    for scene_id in reader.scene_ids():  # reader order: deterministic, and keeps its mix of scene kinds
         cache = FrameCache(reader, scene_id, config.max_side)
         for group in _candidates(reader, scene_id, cache.ids, config):
             for a, b in group:

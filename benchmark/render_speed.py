@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--size", type=int, default=512, help="output width and height in pixels")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads; 1 is fastest on a shared CPU (idle OpenMP threads spin-wait)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():

@@ -120,27 +120,41 @@ def markdown_table(summary: Sequence[dict[str, object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_error_vs_overlap(rows: Sequence[dict[str, object]], path: Path, metric: str = "mae_hole") -> None:
-    """Scatter of ``metric`` against overlap, one marker colour per method, one panel per dataset (PNG)."""
+PLOT_METRICS = ("mae_hole", "absrel_hole")
+"""Panels of the plot: the metric error in metres (log axis: outdoor scenes err in tens of metres, rooms in
+centimetres) and the scale-free relative error, which compares scenes of different size fairly."""
+
+
+def plot_error_vs_overlap(rows: Sequence[dict[str, object]], path: Path, metrics: Sequence[str] = PLOT_METRICS) -> None:
+    """Scatter of each metric against overlap, one colour per method; one row of panels per dataset (PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    datasets = list(dict.fromkeys(str(r["dataset"]) for r in rows))
-    fig, axes = plt.subplots(1, max(len(datasets), 1), figsize=(6 * max(len(datasets), 1), 4.5), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets, strict=False):
+    datasets = list(dict.fromkeys(str(r["dataset"]) for r in rows)) or ["(no rows)"]
+    fig, axes = plt.subplots(
+        len(datasets), len(metrics), figsize=(6 * len(metrics), 4.5 * len(datasets)), squeeze=False
+    )
+    for row_axes, dataset in zip(axes, datasets, strict=True):
         subset = [r for r in rows if r["dataset"] == dataset]
-        for method in dict.fromkeys(str(r["method"]) for r in subset):
-            pts = sorted((float(r["overlap"]), float(r[metric])) for r in subset if r["method"] == method)  # type: ignore[arg-type]
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", ms=4, alpha=0.75, label=method)
-        ax.set_title(f"{dataset}: {metric} vs overlap")
-        ax.set_xlabel("overlap (fraction of B's valid pixels known from A)")
-        ax.set_ylabel(f"{metric} (m)" if metric.startswith(("mae", "rmse")) else metric)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        for ax, metric in zip(row_axes, metrics, strict=True):
+            values = []
+            for method in dict.fromkeys(str(r["method"]) for r in subset):
+                pts = [(float(r["overlap"]), float(r[metric])) for r in subset if r["method"] == method]  # type: ignore[arg-type]
+                pts = [p for p in pts if not math.isnan(p[1])]
+                values += [p[1] for p in pts]
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", ms=4, alpha=0.75, label=method)
+            if values and min(values) > 0 and max(values) / min(values) > 100:
+                ax.set_yscale("log")
+            ax.set_title(f"{dataset}: {metric} vs overlap")
+            ax.set_xlabel("overlap (fraction of B's valid pixels known from A)")
+            ax.set_ylabel(f"{metric} (m)" if metric.startswith(("mae", "rmse")) else metric)
+            ax.grid(alpha=0.3)
+            if values:
+                ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 

@@ -70,11 +70,14 @@ def run(
                 bar.set_postfix_str(f"{method.name} mae_hole={row['mae_hole']:.3f}")
                 bar.update()
     bar.close()
-    wanted = {(n, p.pair_id) for n in names for p in manifest.pairs}
-    return [
+    # Rows of this manifest and these methods, in the order asked for (methods) and listed (pairs), whatever
+    # order earlier, interrupted runs appended them in.
+    order = {(n, p.pair_id): (i, j) for i, n in enumerate(names) for j, p in enumerate(manifest.pairs)}
+    rows = [
         r
         for r in read_pair_rows(csv_path)
         if r["dataset"] == dataset
         and r.get("manifest") == manifest.manifest_id
-        and (r["method"], r["pair_id"]) in wanted
+        and (r["method"], r["pair_id"]) in order
     ]
+    return sorted(rows, key=lambda r: order[(r["method"], r["pair_id"])])

@@ -9,8 +9,8 @@ its surroundings.
 
 Depth edges ("noodles"): a depth map predicted by a network changes smoothly across a foreground/background
 boundary, so lifting it naively strings points along the rays between the two surfaces (a rubber sheet). Pixels
-whose local depth change is steeper than any plausible surface (see :func:`depth_edges`) take the depth of the
-nearest pixel that is not on an edge, which puts every point on one surface or the other.
+whose neighbourhood spans more depth than any plausible surface (see :func:`depth_edges`) are snapped to the
+nearer of the neighbourhood's nearest and farthest depth, which puts every point on one surface or the other.
 """
 
 from __future__ import annotations
@@ -75,22 +75,52 @@ def edge_threshold(focal_px: float, grazing_deg: float = DEFAULT_EDGE_GRAZING_DE
     return math.tan(math.radians(grazing_deg)) / focal_px
 
 
-def depth_edges(depth: np.ndarray, focal_px: float, grazing_deg: float = DEFAULT_EDGE_GRAZING_DEG) -> np.ndarray:
-    """Pixels next to a depth discontinuity: the log-depth range over their 3x3 neighbourhood exceeds what a
-    surface at ``grazing_deg`` produces over two pixels. Unknown depth (<= 0) is never an edge."""
+def _window_log_range(logd: np.ndarray, valid: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    size = 2 * radius + 1
+    hi = ndimage.maximum_filter(np.where(valid, logd, -np.inf), size=size, mode="nearest")
+    lo = ndimage.minimum_filter(np.where(valid, logd, np.inf), size=size, mode="nearest")
+    return lo, hi
+
+
+def depth_edges(
+    depth: np.ndarray, focal_px: float, grazing_deg: float = DEFAULT_EDGE_GRAZING_DEG, radius: int = 3
+) -> np.ndarray:
+    """Pixels within ``radius`` of a depth discontinuity: the log-depth range of their (2r+1)^2 window exceeds
+    what a surface at ``grazing_deg`` spans over 2r pixels. Unknown depth (<= 0) is never an edge."""
     valid = np.isfinite(depth) & (depth > 0)
     if not valid.any():
         return np.zeros(depth.shape, dtype=bool)
-    logd = np.where(valid, np.log(np.where(valid, depth, 1.0)), np.nan)
-    hi = ndimage.maximum_filter(np.where(valid, logd, -np.inf), size=3, mode="nearest")
-    lo = ndimage.minimum_filter(np.where(valid, logd, np.inf), size=3, mode="nearest")
-    return valid & ((hi - lo) > 2.0 * edge_threshold(focal_px, grazing_deg))
+    logd = np.log(np.where(valid, depth, 1.0))
+    lo, hi = _window_log_range(logd, valid, radius)
+    return valid & ((hi - lo) > 2 * radius * edge_threshold(focal_px, grazing_deg))
 
 
-def snap_depth_edges(depth: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """``depth`` with every edge pixel set to the depth of its nearest valid non-edge pixel."""
-    source = edges.copy()
-    anchor = ~edges & np.isfinite(depth) & (depth > 0)
-    if not source.any() or not anchor.any():
-        return depth.copy()
-    return fill_from_nearest(depth, anchor, source)
+def snap_depth_edges(
+    depth: np.ndarray,
+    focal_px: float,
+    grazing_deg: float = DEFAULT_EDGE_GRAZING_DEG,
+    radius: int = 3,
+    iterations: int = 2,
+) -> np.ndarray:
+    """Turn smooth foreground/background ramps into steps: every edge pixel (see :func:`depth_edges`) takes the
+    nearer, in log depth, of its window's minimum and maximum, i.e. the foreground or the background surface.
+
+    Two passes, because the first leaves the ramp's shallow tails, whose windows then see the sharpened step.
+    Returns a new float32 map; unknown pixels stay 0.
+    """
+    valid = np.isfinite(depth) & (depth > 0)
+    out = np.where(valid, depth, 0).astype(np.float32)
+    if not valid.any():
+        return out
+    logd = np.log(np.where(valid, out, 1.0))
+    thr = 2 * radius * edge_threshold(focal_px, grazing_deg)
+    moved = np.zeros(depth.shape, dtype=bool)
+    for _ in range(iterations):
+        lo, hi = _window_log_range(logd, valid, radius)
+        zone = valid & ((hi - lo) > thr)
+        if not zone.any():
+            break
+        logd = np.where(zone, np.where(hi - logd < logd - lo, hi, lo), logd)
+        moved |= zone
+    out[moved] = np.exp(logd[moved])
+    return out

@@ -95,7 +95,10 @@ def get(name: str) -> ModelEntry:
 def spec_for(kind: str, name: str) -> str | None:
     """Backend spec for a registry ``name`` of the given kind, or ``None`` if ``name`` is not a registry name."""
     entry = MODELS.get(name)
-    if entry is None or entry.kind != kind:
+    if entry is None:
+        return None
+    # a monocular estimator also serves as a completer (aligned to the known depth by its backend)
+    if entry.kind != kind and not (entry.kind == "depth_estimator" and kind == "depth_completer"):
         return None
     return entry.spec
 
@@ -158,7 +161,8 @@ def resolve(
     if not downloads_allowed(allow_download):
         offline = " (HF_HUB_OFFLINE is set)" if _hub_offline() else ""
         raise ModelNotAvailableError(
-            f"weights for {name!r} ({repo_id}{'@' + rev if rev else ''}) are not in the Hugging Face cache{offline}; "
+            f"weights for {name!r} ({repo_id}{'@' + rev if rev else ''}) are not in the Hugging Face cache{offline}"
+            f"{'' if entry else ' and no local directory of that name exists'}; "
             f"fetch them on a machine with network with `{how}` (or set {ALLOW_DOWNLOAD_ENV}=1 to download on use)"
         )
     return Resolved(download(repo_id, rev, filename, cache_dir), entry, rev)

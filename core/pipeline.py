@@ -45,7 +45,6 @@ from core.errors import Cancelled, InputError, ModelNotAvailableError
 from core.io.image import ImageSource, crop_box, load_image, resize_max_side
 from core.masks import (
     DEFAULT_EDGE_GRAZING_DEG,
-    depth_edges,
     dilate,
     erode,
     fill_from_nearest,
@@ -297,8 +296,7 @@ def generate_scene(
         d0 = np.where(np.isfinite(d0) & (d0 > 0), d0, 0).astype(np.float32)
     cloud = _Cloud(dev)
     with timer("merge"):
-        edges = depth_edges(d0, intr.fx, settings.edge_grazing_deg)
-        d0 = snap_depth_edges(d0, edges)
+        d0 = snap_depth_edges(d0, intr.fx, settings.edge_grazing_deg)
         cloud.add(*_lift(d0, rgb, d0 > 0, cameras[0], settings, dev))
     views, depths, masks = [rgb], [d0], [np.zeros((H, W), dtype=bool)]
     new_counts = [int((d0 > 0).sum())]
@@ -339,7 +337,7 @@ def generate_scene(
             full = np.where(covered & (rdep > 0), rdep, completed).astype(np.float32)
             full = np.where(np.isfinite(full) & (full > 0), full, 0).astype(np.float32)
         with timer("merge"):
-            full = snap_depth_edges(full, depth_edges(full, intr.fx, settings.edge_grazing_deg))
+            full = snap_depth_edges(full, intr.fx, settings.edge_grazing_deg)
             new = holes & (full > 0)
             cloud.add(*_lift(full, view, new, cam, settings, dev))
         views.append(view)
@@ -361,8 +359,8 @@ def generate_scene(
         "backends": {
             "inpainter": _backend_name(inpaint, inpainter),
             "depth_model": "input-depth" if completer is None else _backend_name(completer, depth_model),
-            "input_depth": depth_in is not None,
         },
+        "input_depth": depth_in is not None,
         "new_points_per_view": new_counts,
         "azimuths_deg": [_yaw_deg(c.cam_to_world) for c in cameras],
         "versions": _versions(),
@@ -392,11 +390,15 @@ def _versions() -> dict[str, str]:
             "scipy": scipy.__version__}
 
 
+_SIDECAR_EXTRA = ("fov_deg", "azimuths_deg", "new_points_per_view", "input_depth")
+
+
 def save_scene(scene: Scene, output_path: str | Path, *, views_dir: str | Path | None = None) -> dict:
     """Write the PLY (and ``<name>.json`` beside it) atomically, plus views when ``views_dir``; returns the sidecar.
 
     Views are ``view_XX.png`` (RGB), ``mask_XX.png`` (inpainted pixels, white) and ``depth_XX.png`` (16-bit mm).
     """
+    from core.io.atomic import atomic_path
     from core.io.ply import write_ply
     from core.io.sidecar import CameraRecord, SceneSidecar, sidecar_path, write_sidecar
 
@@ -420,10 +422,12 @@ def save_scene(scene: Scene, output_path: str | Path, *, views_dir: str | Path |
         timings=scene.timings,
         versions=scene.meta.get("versions", _versions()),
         views=view_files,
-        extra={k: v for k, v in scene.meta.items() if k in ("fov_deg", "azimuths_deg", "new_points_per_view")},
+        extra={k: v for k, v in scene.meta.items() if k in _SIDECAR_EXTRA},
     )
-    write_ply(output_path, scene.points, scene.colors, scene.normals, comments=[f"gld8tr {__version__}"])
-    write_sidecar(sidecar_file, sidecar)
+    # Both files appear together or not at all: written to temporaries, renamed JSON first, PLY last.
+    with atomic_path(output_path) as tmp_ply, atomic_path(sidecar_file) as tmp_json:
+        write_ply(tmp_ply, scene.points, scene.colors, scene.normals, comments=[f"gld8tr {__version__}"])
+        write_sidecar(tmp_json, sidecar)
     return sidecar.model_dump(mode="json")
 
 

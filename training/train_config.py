@@ -21,6 +21,7 @@ class ModelSection(_Strict):
     channel_mults: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 8])
     groups: int = 8
     mono_log_scale: float = 1.0
+    fill_prior: bool = True
 
 
 class SyntheticSection(_Strict):

@@ -47,7 +47,7 @@ def net_config(cfg: TrainConfig) -> DepthNetConfig:
     m = cfg.model
     return DepthNetConfig(
         base_channels=m.base_channels, channel_mults=tuple(m.channel_mults), groups=m.groups,
-        mono_log_scale=m.mono_log_scale,
+        mono_log_scale=m.mono_log_scale, fill_prior=m.fill_prior,
     )
 
 
@@ -239,7 +239,10 @@ class Trainer:
         from safetensors.torch import load_file
 
         if not (self.out / STATE_JSON).is_file():
-            raise InputError(f"--resume: no training state in {self.out} (expected {STATE_JSON})")
+            if not (self.out / RUN_CONFIG).is_file():
+                raise InputError(f"--resume: {self.out} holds no training run")
+            log.warning("--resume: %s was stopped before its first checkpoint; starting at step 0", self.out)
+            return
         meta = json.loads((self.out / STATE_JSON).read_text())
         tensors = load_file(str(self.out / STATE_WEIGHTS))
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)

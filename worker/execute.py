@@ -13,7 +13,6 @@ failed, anything unexpected -> failed with a generic message (details in the wor
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import time
@@ -24,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from api.jobstore import JobStore
-from api.schemas import MEDIA_TYPES, TERMINAL_STATUSES, JobError, JobPublic, JobRecord, OutputRecord, Progress
+from api.schemas import MEDIA_TYPES, TERMINAL_STATUSES, JobError, JobRecord, OutputRecord, Progress
 from api.settings import Settings
 from api.storage import Storage, job_prefix, output_key
+from api.webhooks import notify_job
 from core.errors import Cancelled, InputError, ModelNotAvailableError
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def make_preview(views: list[np.ndarray], path: Path) -> None:
     img.save(path, format="PNG")
 
 
-def _finish(ctx: WorkerContext, job_id: str, status: str, error: JobError | None = None) -> JobRecord | None:
+def finish(ctx: WorkerContext, job_id: str, status: str, error: JobError | None = None) -> JobRecord | None:
     def fn(rec: JobRecord) -> JobRecord | None:
         if rec.status in TERMINAL_STATUSES:
             return None
@@ -96,17 +96,8 @@ def _finish(ctx: WorkerContext, job_id: str, status: str, error: JobError | None
 
 
 def notify(ctx: WorkerContext, rec: JobRecord | None) -> None:
-    """Send the webhook (if any) with the public job body, in the background."""
-    if rec is None or not rec.options.webhook or rec.status not in TERMINAL_STATUSES:
-        return
-    from api.webhooks import deliver_in_background
-
-    body = JobPublic.from_record(rec).model_dump_json().encode()
-    deliver_in_background(
-        rec.options.webhook, rec.id, body, ctx.settings.webhook_secret.get_secret_value(),
-        attempts=ctx.settings.webhook_max_attempts, backoff_s=ctx.settings.webhook_backoff_s,
-        allowed=ctx.settings.webhook_allowed_hosts,
-    )
+    """Call the job's webhook (if any) in the background."""
+    notify_job(ctx.settings, rec)
 
 
 def _claim(ctx: WorkerContext, job_id: str) -> JobRecord | None:
@@ -144,11 +135,11 @@ def execute_job(job_id: str, ctx: WorkerContext) -> str:
             "(out of memory?); giving up"
         )
         log.error("job %s: %s", job_id, detail)
-        done = _finish(ctx, job_id, "failed", JobError(title="Worker lost", detail=detail))
+        done = finish(ctx, job_id, "failed", JobError(title="Worker lost", detail=detail))
         notify(ctx, done)
         return "failed"
     if ctx.store.cancel_requested(job_id):
-        notify(ctx, _finish(ctx, job_id, "canceled"))
+        notify(ctx, finish(ctx, job_id, "canceled"))
         return "canceled"
 
     log.info("job %s: running (delivery %d, mode %s)", job_id, rec.deliveries, rec.options.mode)
@@ -170,7 +161,7 @@ def execute_job(job_id: str, ctx: WorkerContext) -> str:
     except Exception:
         log.exception("job %s: unexpected error", job_id)
         status, error = "failed", JobError(title="Internal error", detail="the worker hit an unexpected error")
-    rec_done = _finish(ctx, job_id, status, error) if status != "succeeded" else ctx.store.get(job_id)
+    rec_done = finish(ctx, job_id, status, error) if status != "succeeded" else ctx.store.get(job_id)
     ctx.store.record_stage("job", time.perf_counter() - t0)
     log.info("job %s: %s in %.1f s", job_id, status, time.perf_counter() - t0)
     notify(ctx, rec_done)
@@ -208,7 +199,10 @@ def _run(ctx: WorkerContext, rec: JobRecord) -> str:
         def fn(r: JobRecord) -> JobRecord | None:
             if r.status != "running":
                 return None
-            r.progress = Progress(stage=stage, done=done, total=total, percent=min(99.0, round(pct, 1)))
+            if stage == "saving":  # after the last view: keep the view counts, the job is nearly done
+                r.progress = r.progress.model_copy(update={"stage": stage, "percent": 99.0})
+            else:
+                r.progress = Progress(stage=stage, done=done, total=total, percent=min(99.0, round(pct, 1)))
             return r
 
         ctx.store.update(job_id, fn)
@@ -237,12 +231,11 @@ def _run(ctx: WorkerContext, rec: JobRecord) -> str:
         on_progress("saving", 0, 1)
         out_dir = tmp / "out"
         out_dir.mkdir()
-        sidecar = save_scene(scene, out_dir / "scene.ply")
-        if not (out_dir / "scene.json").exists():
-            (out_dir / "scene.json").write_text(json.dumps(sidecar, indent=2, default=str))
+        save_scene(scene, out_dir / "scene.ply")  # + scene.json beside it
         make_preview(scene.views, out_dir / "preview.png")
         if should_cancel():
             raise Cancelled("canceled before upload")
+        t_upload = time.perf_counter()
         outputs = []
         for name in opts.outputs:
             path = out_dir / name
@@ -250,6 +243,7 @@ def _run(ctx: WorkerContext, rec: JobRecord) -> str:
             ctx.storage.put_file(key, path, MEDIA_TYPES[name])
             outputs.append(OutputRecord(name=name, key=key, size=path.stat().st_size, media_type=MEDIA_TYPES[name]))
 
+        ctx.store.record_stage("upload", time.perf_counter() - t_upload)
     for stage, seconds in scene.timings.items():
         ctx.store.record_stage(stage, float(seconds))
 

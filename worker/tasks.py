@@ -19,7 +19,7 @@ from celery import Celery, Task
 
 from api.schemas import JobError
 from worker.celery_app import TASK_RUN_SCENE, make_celery
-from worker.execute import TransientError, WorkerContext, _finish, execute_job, notify
+from worker.execute import TransientError, WorkerContext, execute_job, finish, notify
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def hard_time_limit(ctx: WorkerContext, job_id: str) -> Iterator[None]:
         detail = f"the job was still running after the hard limit of {ctx.settings.hard_time_limit_s:g} s"
         log.error("job %s: %s; exiting the worker", job_id, detail)
         try:
-            notify(ctx, _finish(ctx, job_id, "failed", JobError(title="Time limit exceeded", detail=detail)))
+            notify(ctx, finish(ctx, job_id, "failed", JobError(title="Time limit exceeded", detail=detail)))
         finally:
             os._exit(HARD_LIMIT_EXIT_CODE)
 
@@ -86,7 +86,7 @@ def create_worker_app(ctx: WorkerContext) -> Celery:
                 if self.request.retries >= settings.max_retries:
                     log.error("job %s: giving up after %d retries: %s", job_id, self.request.retries, exc)
                     err = JobError(title="Service unavailable", detail=f"storage or broker unreachable: {exc}")
-                    notify(ctx, _finish(ctx, job_id, "failed", err))
+                    notify(ctx, finish(ctx, job_id, "failed", err))
                     return "failed"
                 delay = min(60, 2 ** (self.request.retries + 1))
                 log.warning("job %s: transient error, retry in %d s: %s", job_id, delay, exc)

@@ -30,9 +30,10 @@ from api.schemas import (
     Problem,
     SceneOptions,
 )
+from api.settings import Settings
 from api.storage import input_key, job_prefix
-from api.uploads import IMAGE_FORMATS, check_depth, check_image
-from api.webhooks import check_webhook_url
+from api.uploads import IMAGE_FORMATS, CheckedDepth, check_depth, check_image
+from api.webhooks import check_webhook_url, notify_job
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/scenes", tags=["scenes"])
@@ -58,6 +59,30 @@ def _parse_outputs(raw: list[str] | None) -> list[str] | None:
     if not raw:
         return None
     return [p.strip() for item in raw for p in item.split(",") if p.strip()]
+
+
+def _check_options(
+    settings: Settings, prompt: str, mode: str, fov_deg: float | None, seed: int, outputs: list[str] | None,
+    webhook: str | None,
+) -> SceneOptions:
+    """The form fields as a validated ``SceneOptions`` (422 problem otherwise)."""
+    if len(prompt) > settings.max_prompt_chars:
+        raise ProblemError(
+            422, "Prompt too long", f"{len(prompt)} characters; the limit is {settings.max_prompt_chars}",
+            slug="invalid-request",
+        )
+    fields: dict[str, object] = {"prompt": prompt, "mode": mode, "fov_deg": fov_deg, "seed": seed,
+                                 "webhook": webhook or None}
+    if (wanted := _parse_outputs(outputs)) is not None:
+        fields["outputs"] = sorted(set(wanted))
+    try:
+        options = SceneOptions(**fields)
+    except ValidationError as exc:
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ProblemError(422, "Invalid request", detail, slug="invalid-request") from exc
+    if options.webhook and (why := check_webhook_url(options.webhook, settings.webhook_allowed_hosts)):
+        raise ProblemError(422, "Webhook not allowed", why, slug="webhook-not-allowed")
+    return options
 
 
 async def _read_upload(upload: UploadFile, limit: int) -> bytes:
@@ -92,7 +117,7 @@ async def create_scene(
 ) -> JobPublic:
     settings, store = service.settings, service.store
 
-    # 1. Rate limit (per key, fixed one-minute windows).
+    # 1. Rate limit (per key, sliding one-minute window).
     if settings.rate_limit_per_minute:
         wait = await asyncio.to_thread(store.rate_limit, owner, settings.rate_limit_per_minute)
         if wait > 0:
@@ -102,21 +127,7 @@ async def create_scene(
             )
 
     # 2. Options.
-    if len(prompt) > settings.max_prompt_chars:
-        raise ProblemError(
-            422, "Prompt too long", f"{len(prompt)} characters; the limit is {settings.max_prompt_chars}",
-            slug="invalid-request",
-        )
-    try:
-        fields = {"prompt": prompt, "mode": mode, "fov_deg": fov_deg, "seed": seed, "webhook": webhook or None}
-        if (wanted := _parse_outputs(outputs)) is not None:
-            fields["outputs"] = sorted(set(wanted))
-        options = SceneOptions(**fields)
-    except ValidationError as exc:
-        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ProblemError(422, "Invalid request", detail, slug="invalid-request") from exc
-    if options.webhook and (why := check_webhook_url(options.webhook, settings.webhook_allowed_hosts)):
-        raise ProblemError(422, "Webhook not allowed", why, slug="webhook-not-allowed")
+    options = _check_options(settings, prompt, mode, fov_deg, seed, outputs, webhook)
 
     # 3. Files: size, format, pixel count, decodability, depth shape.
     limit = settings.max_upload_bytes
@@ -160,38 +171,47 @@ async def create_scene(
         idempotency_key=idempotency_key,
     )
 
-    def store_and_enqueue() -> JobRecord:
-        service.storage.put_bytes(img_key, image_bytes, IMAGE_FORMATS[checked.format])
-        if checked_depth is not None and depth_bytes is not None:
-            rec.inputs.depth_key = input_key(settings, job_id, f"depth.{checked_depth.extension}")
-            rec.inputs.depth_format = checked_depth.format
-            service.storage.put_bytes(rec.inputs.depth_key, depth_bytes, "application/octet-stream")
-        try:
-            created, is_new = store.create(rec)
-        except IdempotencyConflict as exc:
-            service.storage.delete_prefix(job_prefix(settings, job_id))
-            raise ProblemError(
-                422, "Idempotency-Key reused", f"this key was used for job {exc.job_id} with a different request",
-                slug="idempotency-conflict",
-            ) from exc
-        if not is_new:  # lost a race with an identical request
-            service.storage.delete_prefix(job_prefix(settings, job_id))
-            return created
-        try:
-            service.runner.submit(job_id)
-        except Exception as exc:
-            log.exception("could not enqueue job %s", job_id)
-            err = JobError(title="Service unavailable", detail="the job could not be queued")
-            store.update(job_id, lambda r: r.model_copy(update={"status": "failed", "error": err}))
-            service.storage.delete_prefix(job_prefix(settings, job_id))
-            raise ProblemError(503, "Service Unavailable", "the job queue is unreachable",
-                               headers={"Retry-After": "10"}) from exc
-        return created
-
-    created = await asyncio.to_thread(store_and_enqueue)
+    created = await asyncio.to_thread(
+        _store_and_enqueue, service, rec, image_bytes, IMAGE_FORMATS[checked.format], depth_bytes, checked_depth
+    )
     response.headers["Location"] = f"/scenes/{created.id}"
     log.info("job %s queued for %s (mode %s, %dx%d)", created.id, owner, options.mode, checked.width, checked.height)
     return _public(request, created)
+
+
+def _store_and_enqueue(
+    service: Service, rec: JobRecord, image_bytes: bytes, image_type: str, depth_bytes: bytes | None,
+    checked_depth: CheckedDepth | None,
+) -> JobRecord:
+    """Upload the inputs, create the record, enqueue; undo the uploads if the record or the queue refuses."""
+    settings, store, storage, job_id = service.settings, service.store, service.storage, rec.id
+    storage.put_bytes(rec.inputs.image_key, image_bytes, image_type)
+    if checked_depth is not None and depth_bytes is not None:
+        rec.inputs.depth_key = input_key(settings, job_id, f"depth.{checked_depth.extension}")
+        rec.inputs.depth_format = checked_depth.format
+        storage.put_bytes(rec.inputs.depth_key, depth_bytes, "application/octet-stream")
+    try:
+        created, is_new = store.create(rec)
+    except IdempotencyConflict as exc:
+        storage.delete_prefix(job_prefix(settings, job_id))
+        raise ProblemError(
+            422, "Idempotency-Key reused", f"this key was used for job {exc.job_id} with a different request",
+            slug="idempotency-conflict",
+        ) from exc
+    if not is_new:  # lost a race with an identical request
+        storage.delete_prefix(job_prefix(settings, job_id))
+        return created
+    try:
+        service.runner.submit(job_id)
+    except Exception as exc:
+        log.exception("could not enqueue job %s", job_id)
+        err = JobError(title="Service unavailable", detail="the job could not be queued")
+        store.update(job_id, lambda r: r.model_copy(update={"status": "failed", "error": err}))
+        storage.delete_prefix(job_prefix(settings, job_id))
+        raise ProblemError(
+            503, "Service Unavailable", "the job queue is unreachable", headers={"Retry-After": "10"}
+        ) from exc
+    return created
 
 
 def _replay(service: Service, owner: str, key: str, request_hash: str) -> JobRecord | None:
@@ -276,8 +296,9 @@ async def delete_scene(request: Request, service: ServiceDep, owner: OwnerDep, j
             return r
 
         updated = store.update(job_id, fn)
-        if updated is not None and updated.status == "canceled":
+        if updated is not None and updated.status == "canceled":  # never started: no worker will report it
             storage.delete_prefix(job_prefix(settings, job_id))
+            notify_job(settings, updated)
         return updated
 
     updated = await asyncio.to_thread(cancel)

@@ -252,9 +252,17 @@ def convert_checkpoint(pt_path: str | Path, out_dir: str | Path) -> Path:
     return out
 
 
+def reference_padding(height: int, width: int, factor: float = 3.0) -> tuple[int, int]:
+    """Border added on each side before inference, as the original: ``int(sqrt(side / 2) * 3)`` pixels."""
+    return int(np.sqrt(height / 2) * factor), int(np.sqrt(width / 2) * factor)
+
+
 class InvisibleStitchCompleter:
     """Completes depth from an image and sparse metric depth (metres); 0 known pixels = monocular prediction.
 
+    Inference follows the published procedure: the 5-channel input is padded (RGB by reflection, depth and mask
+    by zeros), resized as a whole to 384 x 512 (bilinear, corners aligned), predicted, and averaged with the
+    prediction for the horizontally flipped input; the output is upsampled (bicubic) and the padding cropped.
     ``scaling`` rescales the scene into the network's [1e-3, 10] m training range (depth is divided by
     ``max_depth * scaling`` on input and the output multiplied by ``scaling``). Known pixels are returned
     unchanged when ``keep_known`` so that the stitched point cloud agrees exactly with what is already there.
@@ -263,33 +271,54 @@ class InvisibleStitchCompleter:
     name = "invisible-stitch"
 
     def __init__(self, model: Any, *, device: torch.device, dtype: torch.dtype, low_vram: bool = False,
-                 scaling: float = 1.0, keep_known: bool = True, input_size: tuple[int, int] = INPUT_SIZE) -> None:
+                 scaling: float = 1.0, keep_known: bool = True, input_size: tuple[int, int] = INPUT_SIZE,
+                 pad_input: bool = True, flip_average: bool = True) -> None:
         if scaling <= 0:
             raise InputError(f"scaling must be positive, got {scaling!r}")
         self.model = model
         self.device, self.dtype, self.low_vram = device, dtype, low_vram
-        self.scaling, self.keep_known, self.input_size = scaling, keep_known, input_size
+        self.scaling, self.keep_known, self.input_size = scaling, keep_known, tuple(input_size)
+        self.pad_input, self.flip_average = pad_input, flip_average
         self.max_depth = float(model.config.bin_configurations[0]["max_depth"])
         self._lock = threading.Lock()
 
-    def network_input(self, image: np.ndarray, depth: np.ndarray, known_mask: np.ndarray) -> torch.Tensor:
-        """The 5-channel input [1, 5, 384, 512]: (RGB - 0.5) / 0.5, depth / (max_depth x scaling), mask."""
+    def raw_input(self, image: np.ndarray, depth: np.ndarray, known_mask: np.ndarray) -> torch.Tensor:
+        """[1, 5, H, W] at the image's size: RGB in [0, 1], depth / (max_depth x scaling), mask (depth > 0)."""
+        known = known_mask & (depth > 0)
+        rgb = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
+        sparse = torch.from_numpy(np.where(known, depth, 0).astype(np.float32))[None, None]
+        mask = torch.from_numpy(known)[None, None].float()
+        return torch.cat([rgb, sparse / (self.max_depth * self.scaling), mask], dim=1)
+
+    def network_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw [1, 5, h, w] -> the network's [1, 5, 384, 512]: all channels resized, then RGB to [-1, 1]."""
         import torch.nn.functional as F
 
-        size = self.input_size
-        rgb = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
-        rgb = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False, antialias=True)
-        known = torch.from_numpy(known_mask & (depth > 0))[None, None].float()
-        sparse = torch.from_numpy(depth.astype(np.float32))[None, None] * known
-        # nearest keeps depth values real (no blending across edges) and the mask consistent with them
-        sparse = F.interpolate(sparse, size=size, mode="nearest")
-        known = F.interpolate(known, size=size, mode="nearest")
-        sparse = sparse / (self.max_depth * self.scaling)
-        return torch.cat([(rgb - 0.5) / 0.5, sparse, known], dim=1)
+        x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=True)
+        return torch.cat([(x[:, :3] - 0.5) / 0.5, x[:, 3:]], dim=1)
+
+    def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+        import torch.nn.functional as F
+
+        if not self.pad_input:
+            return x, 0, 0
+        ph, pw = reference_padding(x.shape[2], x.shape[3])
+        ph, pw = min(ph, x.shape[2] - 1), min(pw, x.shape[3] - 1)  # reflection needs pad < size
+        rgb = F.pad(x[:, :3], [pw, pw, ph, ph], mode="reflect")
+        rest = F.pad(x[:, 3:], [pw, pw, ph, ph], mode="constant", value=0.0)
+        return torch.cat([rgb, rest], dim=1), ph, pw
+
+    def _predict(self, model: Any, x: torch.Tensor) -> torch.Tensor:
+        """Metric depth [1, 1, h, w] for a raw input (padding, resizing and cropping included)."""
+        import torch.nn.functional as F
+
+        padded, ph, pw = self._pad(x)
+        net_in = self.network_input(padded).to(self.device, self.dtype)
+        out = model(pixel_values=net_in).predicted_depth.float()[:, None]
+        out = F.interpolate(out, size=padded.shape[-2:], mode="bicubic", align_corners=False)
+        return out[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]]
 
     def __call__(self, image: np.ndarray, depth: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
-        import torch.nn.functional as F
-
         from core.vram import on_device
 
         # 1. Check inputs
@@ -299,12 +328,14 @@ class InvisibleStitchCompleter:
         if depth.shape != (h, w) or known_mask.shape != (h, w):
             raise InputError(f"depth {depth.shape} and mask {known_mask.shape} must match the image {(h, w)}")
         known_mask = known_mask.astype(bool)
-        # 2. Build the 5-channel input and predict
-        x = self.network_input(image, depth, known_mask)
+        x = self.raw_input(image, depth, known_mask)
+        # 2. Predict (and average with the mirrored prediction)
         with self._lock, torch.inference_mode(), on_device(self.model, self.device, self.low_vram) as model:
-            pred = model(pixel_values=x.to(self.device, self.dtype)).predicted_depth
-            pred = F.interpolate(pred.float()[:, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
-            out = (pred * self.scaling).cpu().numpy().astype(np.float32)
+            pred = self._predict(model, x)
+            if self.flip_average:
+                pred = 0.5 * (pred + torch.flip(self._predict(model, torch.flip(x, dims=[3])), dims=[3]))
+        out = (pred[0, 0] * self.scaling).cpu().numpy()
+        out = np.clip(out, MIN_DEPTH * self.scaling, None).astype(np.float32)  # bicubic can overshoot
         # 3. Keep the known depth exactly
         if self.keep_known:
             keep = known_mask & (depth > 0)
@@ -323,6 +354,8 @@ def build(
     scaling: float = 1.0,
     keep_known: bool = True,
     input_size: tuple[int, int] = INPUT_SIZE,
+    pad_input: bool = True,
+    flip_average: bool = True,
     **_: Any,
 ) -> InvisibleStitchCompleter:
     """Registry factory: ``arg`` = original ``.pt``, converted dir, or ``None`` for the registry checkpoint."""
@@ -343,4 +376,5 @@ def build(
     model.to("cpu" if low_vram and dev.type == "cuda" else dev)
     log.info("loaded Invisible Stitch from %s (%s) on %s", where.path, torch_dtype, dev)
     return InvisibleStitchCompleter(model, device=dev, dtype=torch_dtype, low_vram=low_vram, scaling=scaling,
-                                    keep_known=keep_known, input_size=tuple(input_size))
+                                    keep_known=keep_known, input_size=tuple(input_size), pad_input=pad_input,
+                                    flip_average=flip_average)

@@ -41,7 +41,7 @@ class PatchMatchInpainter:
             return image.copy()
         if mask.all():
             # Nothing to copy from: a neutral grey lets depth completion and later views carry on.
-            log.warning("patchmatch: the whole view is masked; filling with the mean colour")
+            log.warning("patchmatch: the whole view is masked; filling it with neutral grey")
             return np.full_like(image, 127)
         from patchmatch import patch_match
 

@@ -36,6 +36,7 @@ _FACTORIES: dict[Kind, dict[str, str]] = {
         "nearest": "core.backends.classical_fill:build_nearest",
         "laplacian": "core.backends.classical_fill:build_laplacian",
         "invisible-stitch": "core.backends.invisible_stitch:build",
+        "transformers": "core.backends.transformers_depth:build_completer",  # aligned to the known depth
     },
 }
 

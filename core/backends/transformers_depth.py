@@ -142,3 +142,13 @@ def build(
     log.info("loaded depth model %s (%s, %s) on %s", label, model.config.model_type, torch_dtype, dev)
     return TransformersDepth(model, processor, name=f"transformers:{label}", device=dev, dtype=torch_dtype,
                              low_vram=low_vram, near=near, far=far)
+
+
+def build_completer(arg: str | None, *, device: str = "cpu", blend_px: float | None = None, **options: Any) -> Any:
+    """``transformers[:ID_OR_DIR]`` as a depth completer (``--depth-model``): the estimator aligned to the known
+    depth by a least-squares scale and shift (``aligned-mono``), so relative models slot into the pipeline.
+    """
+    from core.backends.aligned_mono import DEFAULT_BLEND_PX, AlignedMono
+
+    estimator = build(arg, device=device, **options)
+    return AlignedMono(estimator, blend_px=DEFAULT_BLEND_PX if blend_px is None else blend_px)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,7 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write every view (image, inpaint mask, 16-bit depth) as PNGs into DIR")
     parser.add_argument("--max-side", dest="max_side", type=int, default=512,
                         help="downscale photos whose longer side exceeds this many pixels (0 = keep native size)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0 = torch's default; 1 is often fastest on a busy shared CPU)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    parser.add_argument("--gaussians", default=None, metavar="OUT.ply",
+                        help="also fit 3D Gaussians to the views and write them (.ply 3DGS layout or .splat)")
+    parser.add_argument("--gs-iters", dest="gs_iters", type=int, default=None,
+                        help="Gaussian fitting iterations (default: 1000 on CUDA, 300 on CPU)")
+    parser.add_argument("--gs-axes", dest="gs_axes", choices=["opencv", "opengl"], default="opencv",
+                        help="frame of the Gaussian file: opencv (project frame) or opengl (y and z negated)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -46,18 +55,28 @@ def main(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     output = Path(args.output_path)
-    if output.exists() and output.is_dir():
-        raise InputError(f"--output_path {output} is a directory; give a file name such as {output / 'scene.ply'}")
+    _check_output(output, InputError)
+    if args.gaussians and Path(args.gaussians).suffix.lower() not in (".ply", ".splat"):
+        raise InputError(f"--gaussians must name a .ply or .splat file, got {args.gaussians}")
     if args.max_side < 0:
         raise InputError(f"--max-side must be >= 0, got {args.max_side}")
     settings = GenerationSettings(max_side=args.max_side or None)
+    if args.threads < 0:
+        raise InputError(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        import torch
 
-    bar = tqdm(total=1, desc="views", unit="view", disable=not args.progress, file=sys.stderr, leave=False)
+        torch.set_num_threads(args.threads)
+
+    bars: list[tqdm] = []  # created at the first progress report, so input errors print nothing but themselves
 
     def on_progress(stage: str, done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
+        if not bars:
+            bars.append(tqdm(total=total, desc="views", unit="view", disable=not args.progress, file=sys.stderr,
+                             leave=False))
+        bars[0].total = total
+        bars[0].n = done
+        bars[0].refresh()
 
     try:
         scene = generate_scene(
@@ -75,8 +94,21 @@ def main(args: argparse.Namespace) -> int:
             settings=settings,
         )
     finally:
-        bar.close()
-    save_scene(scene, output, views_dir=args.save_views)
+        for bar in bars:
+            bar.close()
+    try:
+        save_scene(scene, output, views_dir=args.save_views)
+    except OSError as exc:
+        raise InputError(f"cannot write {exc.filename or output}: {exc.strerror or exc}") from None
+    if args.gaussians:
+        from core.gaussians.stage import gaussian_stage
+
+        gs = gaussian_stage(scene, args.gaussians, iters=args.gs_iters, axes=args.gs_axes, device=args.device,
+                            seed=args.seed, progress=args.progress)
+        sys.stdout.write(
+            f"{gs['num_gaussians']:,} Gaussians, PSNR input {gs['psnr_input_db']:.2f} dB, views "
+            f"{', '.join(f'{p:.2f}' for p in gs['psnr_views_db'])} dB -> {args.gaussians}\n"
+        )
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in scene.timings.items() if k != "total")
     log.info("timings: %s", stages)
     seconds = time.perf_counter() - t0
@@ -84,3 +116,16 @@ def main(args: argparse.Namespace) -> int:
         f"{scene.num_points:,} points, {len(scene.cameras)} views, {seconds:.1f} s -> {output}\n"
     )
     return 0
+
+
+def _check_output(output: Path, error: type[Exception]) -> None:
+    """Fail before the slow work if the result could not be written."""
+    if output.suffix.lower() != ".ply":
+        raise error(f"--output_path must end in .ply (the sidecar goes beside it as .json), got {output}")
+    if output.is_dir():
+        raise error(f"--output_path {output} is a directory; give a file name such as {output / 'scene.ply'}")
+    parent = output.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise error(f"--output_path {output}: {parent} is not a writable directory")

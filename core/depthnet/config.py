@@ -27,14 +27,18 @@ class DepthNetConfig:
     log(depth / exp(mono_log_scale)), so a typical indoor depth (~2.7 m) sits near an output of 0."""
     max_log_ratio: float = 4.0
     """Known log(depth / median) values are clipped to +-this before entering the net (e^4 ~ 55x)."""
+    fill_prior: bool = True
+    """Start from a push-pull interpolation of the known log depth and predict a residual to it (a sixth input
+    channel and an additive output term). A small CPU-trained net then begins at a classical fill's accuracy in
+    the holes instead of having to learn interpolation from scratch."""
     min_depth: float = 0.05
     max_depth: float = 200.0
     """Predictions are clamped to [min_depth, max_depth] metres."""
 
     @property
     def in_channels(self) -> int:
-        """RGB + known log-depth ratio + known mask + "any depth known" flag."""
-        return 6
+        """RGB + known log-depth ratio + known mask + "any depth known" flag (+ the filled log ratio)."""
+        return 7 if self.fill_prior else 6
 
     @property
     def stride(self) -> int:

@@ -33,6 +33,28 @@ _RGB_MEAN = 0.45
 _RGB_STD = 0.25
 
 
+def push_pull_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Fill the unknown pixels of ``values`` [B,1,H,W] smoothly from the ``known`` ones ({0,1}, same shape).
+
+    Push: halve the resolution repeatedly with known-weighted averages. Pull: from the coarsest level back up,
+    every pixel keeps its own average in proportion to how much known data it holds and takes the upsampled
+    coarser estimate for the rest. Known pixels come back exactly; images with nothing known come back as 0.
+    O(H W) and differentiable, unlike a distance-transform nearest fill.
+    """
+    pyramid = [(values * known, known)]
+    while min(pyramid[-1][1].shape[-2:]) > 1:
+        v, m = pyramid[-1]
+        pyramid.append((F.avg_pool2d(v, 2, ceil_mode=True), F.avg_pool2d(m, 2, ceil_mode=True)))
+    v, m = pyramid[-1]
+    filled = v / m.clamp_min(1e-6)
+    for v, m in reversed(pyramid[:-1]):
+        up = F.interpolate(filled, size=v.shape[-2:], mode="bilinear", align_corners=False)
+        own = v / m.clamp_min(1e-6)
+        w = (4 * m).clamp(max=1.0) if m is not known else m
+        filled = w * own + (1 - w) * up
+    return filled
+
+
 def _norm(channels: int, groups: int) -> nn.GroupNorm:
     return nn.GroupNorm(math.gcd(groups, channels), channels)
 
@@ -105,7 +127,7 @@ class DepthCompletionNet(nn.Module):
 
     def _inputs(
         self, rgb: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         B, _, H, W = rgb.shape
         assert rgb.shape[1] == 3 and depth.shape == (B, 1, H, W) and mask.shape == (B, 1, H, W), (
             f"rgb {tuple(rgb.shape)}, depth {tuple(depth.shape)}, mask {tuple(mask.shape)}"
@@ -115,8 +137,12 @@ class DepthCompletionNet(nn.Module):
         m = self.config.max_log_ratio
         ratio = (depth.clamp_min(1e-6).log() - log_s[:, None, None, None]).clamp(-m, m) * known
         flag = known.flatten(1).amax(dim=1)[:, None, None, None].expand(B, 1, H, W)
-        x = torch.cat([(rgb - _RGB_MEAN) / _RGB_STD, ratio, known, flag], dim=1)
-        return x, log_s
+        channels = [(rgb - _RGB_MEAN) / _RGB_STD, ratio, known, flag]
+        fill = None
+        if self.config.fill_prior:
+            fill = push_pull_fill(ratio, known)
+            channels.append(fill)
+        return torch.cat(channels, dim=1), log_s, fill
 
     def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
         H, W = x.shape[-2:]
@@ -131,7 +157,7 @@ class DepthCompletionNet(nn.Module):
     # ------------------------------------------------------------------------------------------- forward
     def predict_log(self, rgb: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Log metric depth [B,1,H,W], unclamped (the training losses live in log space)."""
-        x, log_s = self._inputs(rgb, depth, mask)
+        x, log_s, fill = self._inputs(rgb, depth, mask)
         x, H, W = self._pad(x)
         h = self.enc[0](self.stem(x))
         skips = [h]
@@ -143,6 +169,8 @@ class DepthCompletionNet(nn.Module):
             h = F.interpolate(h, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             h = block(fuse(torch.cat([h, skip], dim=1)))
         out = self.head(h)[..., :H, :W]
+        if fill is not None:
+            out = out + fill
         return out + log_s[:, None, None, None]
 
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

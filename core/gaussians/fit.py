@@ -156,7 +156,8 @@ def evaluate(
     background: tuple[float, float, float] = (0.0, 0.0, 0.0),
 ) -> list[float]:
     """PSNR (dB) of ``g`` rendered from each camera against its target."""
-    return [psnr(render(g, c, background=background).image.clamp(0, 1), t) for c, t in zip(cameras, targets)]
+    pairs = zip(cameras, targets, strict=True)
+    return [psnr(render(g, c, background=background).image.clamp(0, 1), t) for c, t in pairs]
 
 
 def _make_params(g: Gaussians) -> dict[str, torch.nn.Parameter]:
@@ -194,7 +195,9 @@ def fit_gaussians(
     """
     cfg = config or FitConfig()
     # 1. Device, renderer, working resolution.
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
     renderer_name, render = pick_renderer(renderer, dev)
     iters = cfg.iters if cfg.iters is not None else (DEFAULT_ITERS_CUDA if dev.type == "cuda" else DEFAULT_ITERS_CPU)
     max_side = cfg.max_side if cfg.max_side != -1 else (None if dev.type == "cuda" else DEFAULT_CPU_MAX_SIDE)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from core.camera import Camera
-from core.gaussians.model import Gaussians, num_sh_bases, quat_from_z_to, rgb_to_sh_dc
+from core.gaussians.model import Gaussians, num_sh_bases, rgb_to_sh_dc, rotmat_to_quat
 
 log = logging.getLogger(__name__)
 
@@ -26,16 +26,20 @@ FOOTPRINT_SIGMA = 0.6
 """Gaussian standard deviation in units of the point spacing: wide enough that neighbours overlap, no wider."""
 FLATNESS = 0.1
 """Normal-direction scale relative to the in-surface scale."""
+MIN_COS = 0.25
+"""Foreshortening is capped at 4x so grazing surfaces do not grow enormous Gaussians."""
 
 
-def pixel_footprint(points: torch.Tensor, cameras: Sequence[Camera]) -> torch.Tensor:
-    """World size [N] of one pixel at each point: the smallest ``z / f`` over the cameras that see it.
+def pixel_footprint(points: torch.Tensor, cameras: Sequence[Camera]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(size [N], camera [N])``: the smallest ``z / f`` (world size of one pixel) over the cameras that frame
+    each point, and the index of that camera.
 
-    Points no camera frames (possible after an inpainted view's depth was completed) fall back to their distance
-    from the first camera divided by its focal length.
+    Points no camera frames (possible after an inpainted view's depth was completed) fall back to the first
+    camera, where ``z`` is clamped positive.
     """
     best = torch.full((points.shape[0],), math.inf, dtype=points.dtype, device=points.device)
-    for cam in cameras:
+    index = torch.zeros(points.shape[0], dtype=torch.long, device=points.device)
+    for k, cam in enumerate(cameras):
         intr = cam.intrinsics
         w2c = cam.world_to_cam().to(points)
         pc = points @ w2c[:3, :3].T + w2c[:3, 3]
@@ -45,11 +49,56 @@ def pixel_footprint(points: torch.Tensor, cameras: Sequence[Camera]) -> torch.Te
         v = intr.fy * pc[:, 1] / zs + intr.cy
         seen = (z > 0) & (u > -0.5) & (u < intr.width - 0.5) & (v > -0.5) & (v < intr.height - 0.5)
         size = z / intr.fx
-        best = torch.where(seen, torch.minimum(best, size), best)
+        better = seen & (size < best)
+        best = torch.where(better, size, best)
+        index = torch.where(better, torch.full_like(index, k), index)
     cam0 = cameras[0]
     centre = cam0.cam_to_world[:3, 3].to(points)
     fallback = (points - centre).norm(dim=-1) / cam0.intrinsics.fx
-    return torch.where(torch.isfinite(best), best, fallback)
+    return torch.where(torch.isfinite(best), best, fallback), index
+
+
+def footprint_covariance(
+    points: torch.Tensor,
+    normals: torch.Tensor,
+    cameras: Sequence[Camera],
+    *,
+    sigma_px: float = FOOTPRINT_SIGMA,
+    flatness: float = FLATNESS,
+    widen: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(rotations [N, 3, 3], log_scales [N, 3])`` of a ``sigma_px``-pixel round blob of the camera that saw each
+    point best, mapped onto the surface (plane through the point with the given normal), plus a thin
+    ``flatness`` part along the normal.
+
+    A pixel step (du, dv) moves the surface point by ``(z / f) (e - (n.e / n.d) d)`` with e the camera's x or y
+    axis and d the ray (z-normalised), so the blob's covariance is ``sigma^2 (a_u a_u^T + a_v a_v^T)``: exactly
+    the footprint on a fronto-parallel surface, stretched along the tilt of a slanted one (capped at
+    ``1 / MIN_COS``). The third local axis (smallest scale) is the normal.
+    """
+    size, index = pixel_footprint(points, cameras)
+    n = normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    poses = torch.stack([c.cam_to_world.to(points) for c in cameras])[index]  # [N, 4, 4]
+    focal = torch.tensor([[c.intrinsics.fx, c.intrinsics.fy] for c in cameras], dtype=points.dtype)[index]
+    R, origin = poses[:, :3, :3], poses[:, :3, 3]
+    ray = points - origin
+    d = ray / (ray * R[:, :, 2]).sum(-1, keepdim=True).clamp_min(1e-8)  # z-normalised: camera z component 1
+    nd = (n * d).sum(-1, keepdim=True)
+    limit = MIN_COS * d.norm(dim=-1, keepdim=True)
+    nd = torch.where(nd >= 0, nd.clamp_min(1e-12).maximum(limit), nd.minimum(-limit))
+    z = size * focal[:, 0]  # camera z of each point in its best camera
+    axes = []
+    for j in range(2):
+        e = R[:, :, j]
+        step = (z / focal[:, j])[:, None] * (e - ((n * e).sum(-1, keepdim=True) / nd) * d)
+        axes.append(step)
+    A = torch.stack(axes, dim=-1) * (sigma_px * widen)  # [N, 3, 2]
+    thin = (flatness * sigma_px * widen * size)[:, None, None] * n[:, :, None]
+    cov = A @ A.transpose(1, 2) + thin @ thin.transpose(1, 2)
+    evals, evecs = torch.linalg.eigh(cov.double())  # ascending: the normal's eigenvalue comes first
+    evals, evecs = evals.flip(-1).float(), evecs.flip(-1).float()
+    evecs[:, :, 2] *= torch.sign(torch.linalg.det(evecs))[:, None]  # proper rotations
+    return evecs, 0.5 * evals.clamp_min(1e-20).log()
 
 
 def estimate_normals(points: np.ndarray, viewpoint: np.ndarray, k: int = 10) -> np.ndarray:
@@ -116,12 +165,10 @@ def gaussians_from_points(
         viewpoint = cameras[0].cam_to_world[:3, 3].numpy().astype(np.float64)
         nrm = torch.as_tensor(estimate_normals(pts.numpy(), viewpoint))
 
-    sigma = pixel_footprint(pts, cameras) * sigma_px * widen
-    log_sigma = sigma.clamp_min(1e-7).log()
-    log_scales = torch.stack([log_sigma, log_sigma, log_sigma + math.log(flatness)], dim=-1)
+    rot, log_scales = footprint_covariance(pts, nrm, cameras, sigma_px=sigma_px, flatness=flatness, widen=widen)
     sh = torch.zeros(len(pts), num_sh_bases(sh_degree), 3)
     sh[:, 0] = rgb_to_sh_dc(rgb)
     logit = math.log(opacity / (1 - opacity))
-    g = Gaussians(pts, quat_from_z_to(nrm), log_scales, torch.full((len(pts),), logit), sh)
+    g = Gaussians(pts, rotmat_to_quat(rot), log_scales, torch.full((len(pts),), logit), sh)
     log.debug("initialised %d Gaussians (widen %.2f)", len(g), widen)
     return g.to(device)

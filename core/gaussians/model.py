@@ -132,19 +132,24 @@ def quat_to_rotmat(quats: torch.Tensor) -> torch.Tensor:
     ).reshape(*q.shape[:-1], 3, 3)
 
 
-def quat_from_z_to(normals: torch.Tensor) -> torch.Tensor:
-    """Quaternions [N, 4] (w, x, y, z) of the shortest rotation taking the local +z axis onto unit ``normals``.
-
-    Used to flatten a Gaussian along a surface normal: its third (smallest) axis is local z.
-    """
-    n = normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    # q = (1 + z.n, z x n) normalised; z x n = (-n_y, n_x, 0). Antiparallel normals (n = -z) get a 180 deg turn
-    # about x instead, where the formula degenerates.
-    w = 1.0 + n[:, 2]
-    q = torch.stack([w, -n[:, 1], n[:, 0], torch.zeros_like(w)], dim=-1)
-    flip = w < 1e-6
-    q[flip] = torch.tensor([0.0, 1.0, 0.0, 0.0], dtype=q.dtype, device=q.device)
-    return q / q.norm(dim=-1, keepdim=True)
+def rotmat_to_quat(R: torch.Tensor) -> torch.Tensor:
+    """Quaternions [N, 4] (w, x, y, z) of rotation matrices [N, 3, 3] (Shepperd's method, stable for all angles)."""
+    m = R.reshape(-1, 9).unbind(-1)
+    m00, m01, m02, m10, m11, m12, m20, m21, m22 = m
+    candidates = torch.stack(
+        [
+            torch.stack([1 + m00 + m11 + m22, m21 - m12, m02 - m20, m10 - m01], -1),
+            torch.stack([m21 - m12, 1 + m00 - m11 - m22, m01 + m10, m02 + m20], -1),
+            torch.stack([m02 - m20, m01 + m10, 1 - m00 + m11 - m22, m12 + m21], -1),
+            torch.stack([m10 - m01, m02 + m20, m12 + m21, 1 - m00 - m11 + m22], -1),
+        ],
+        dim=1,
+    )  # [N, 4 candidates, 4]; candidate k is 4 q_k q scaled; pick the best-conditioned (largest q_k)
+    diag = torch.stack([1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22], -1)
+    best = diag.argmax(dim=-1)
+    q = candidates[torch.arange(len(best)), best]
+    q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return torch.where(q[:, :1] < 0, -q, q)
 
 
 def covariance_3d(quats: torch.Tensor, log_scales: torch.Tensor) -> torch.Tensor:

@@ -60,11 +60,13 @@ class GaussianRender:
         return grad[0][self.visible] if grad.ndim == 3 else grad  # gsplat keeps a camera axis and all N rows
 
 
-def camera_tensors(camera: Camera, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+def camera_tensors(
+    camera: Camera, device: torch.device, dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, torch.Tensor, int, int]:
     """``(K [3, 3], world_to_cam [4, 4], width, height)`` of a project camera on ``device``."""
     intr = camera.intrinsics
-    K = intr.matrix(device=device)
-    w2c = camera.world_to_cam().to(device=device, dtype=torch.float32)
+    K = intr.matrix(device=device, dtype=dtype)
+    w2c = camera.world_to_cam().to(device=device, dtype=dtype)
     return K, w2c, intr.width, intr.height
 
 
@@ -224,9 +226,9 @@ def rasterize_reference(
     ``background`` is an RGB triple in [0, 1] blended where the Gaussians leave transmittance (black if None).
     """
     device = g.means.device
-    K, w2c, width, height = camera_tensors(camera, device)
+    K, w2c, width, height = camera_tensors(camera, device, g.means.dtype)
     proj = project_gaussians(g, K, w2c, width, height, near=near, eps2d=eps2d)
-    bg = None if background is None else torch.as_tensor(background, dtype=torch.float32, device=device)
+    bg = None if background is None else torch.as_tensor(background, dtype=g.means.dtype, device=device)
     image, alpha, depth, n = composite(proj, width, height, bg)
     return GaussianRender(image, alpha, depth, proj["means2d"], proj["ids"], proj["radii"], n)
 

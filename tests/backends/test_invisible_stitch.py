@@ -91,16 +91,32 @@ def test_tiny_checkpoint_loads_strictly_and_completes_depth(tiny_checkpoint: Pat
 
 
 def test_network_input_channels(tiny_checkpoint: Path) -> None:
-    completer = registry.build("depth_completer", f"invisible-stitch:{tiny_checkpoint}", input_size=(8, 8),
+    completer = registry.build("depth_completer", f"invisible-stitch:{tiny_checkpoint}", input_size=(16, 16),
                                scaling=2.0)
     image = np.full((8, 8, 3), 255, np.uint8)
     depth = np.zeros((8, 8), np.float32)
-    depth[0, 0] = 5.0
-    x = completer.network_input(image, depth, depth > 0)
-    assert x.shape == (1, 5, 8, 8)
-    torch.testing.assert_close(x[0, :3], torch.ones(3, 8, 8))  # (1 - 0.5) / 0.5
-    assert x[0, 3, 0, 0].item() == pytest.approx(5.0 / (10.0 * 2.0))
-    assert x[0, 4].sum().item() == 1.0
+    depth[:, :4] = 5.0
+    raw = completer.raw_input(image, depth, depth > 0)
+    assert raw.shape == (1, 5, 8, 8)
+    assert raw[0, 3, 0, 0].item() == pytest.approx(5.0 / (10.0 * 2.0))  # depth / (max_depth x scaling)
+    assert raw[0, 4].sum().item() == 32  # mask = known and depth > 0
+    x = completer.network_input(raw)
+    assert x.shape == (1, 5, 16, 16)
+    torch.testing.assert_close(x[0, :3], torch.ones(3, 16, 16))  # (1 - 0.5) / 0.5
+    assert x[0, 4, 0, 0].item() == 1.0 and x[0, 4, 0, -1].item() == 0.0
+
+
+def test_reference_padding() -> None:
+    assert IS.reference_padding(480, 720) == (46, 56)  # int(sqrt(240) * 3), int(sqrt(360) * 3)
+
+
+def test_flip_average_is_mirror_symmetric(tiny_checkpoint: Path) -> None:
+    completer = registry.build("depth_completer", f"invisible-stitch:{tiny_checkpoint}", input_size=(32, 48))
+    image = np.random.default_rng(2).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    empty = np.zeros((20, 30), np.float32)
+    a = completer(image, empty, empty > 0)
+    b = completer(image[:, ::-1].copy(), empty, empty > 0)[:, ::-1]
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
 def test_converted_directory_gives_the_same_depth(tiny_checkpoint: Path, tmp_path: Path) -> None:

@@ -34,9 +34,20 @@ def random_depth_ckpt(tmp_path_factory: pytest.TempPathFactory) -> str:
 def coffee_512x384(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled coffee photo resized to 512x384 (a real JPEG on disk)."""
     path = tmp_path_factory.mktemp("photos") / "coffee_512x384.jpg"
-    Image.open(EXAMPLES / "coffee.jpg").convert("RGB").resize((512, 384), Image.Resampling.LANCZOS).save(path, quality=92)
+    photo = Image.open(EXAMPLES / "coffee.jpg").convert("RGB")
+    photo.resize((512, 384), Image.Resampling.LANCZOS).save(path, quality=92)
     return path
 
 
 def photo_array(name: str) -> np.ndarray:
     return np.asarray(Image.open(EXAMPLES / name).convert("RGB"))
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """These tests run small tensors, where OpenMP's spin-waiting threads cost more than they give on a shared
+    CPU (2-4x slower under load); one thread keeps the suite fast. Restored afterwards for other test folders."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -27,20 +27,22 @@ def test_image_border_is_not_a_hole() -> None:
     assert dilate(~cov, 2)[:, :5].all() and not dilate(~cov, 2)[:, 6:].any()
 
 
-def test_depth_step_is_an_edge_and_snaps_to_either_side() -> None:
+def test_depth_ramp_is_an_edge_and_snaps_to_either_side() -> None:
     d = np.full((30, 40), 2.0, np.float32)
     d[:, 20:] = 5.0
-    d[:, 18:22] = np.linspace(2.0, 5.0, 6)[1:5]  # a smooth network-like ramp: the rubber sheet
-    ramp_slope = np.full((30, 40), 3.0, np.float32) + np.linspace(0, 0.3, 40)[None]  # a gently tilted wall
+    d[:, 17:23] = np.geomspace(2.0, 5.0, 8)[1:7]  # a smooth network-like ramp: the rubber sheet
+    tilted = (3.0 + np.linspace(0, 0.3, 40)[None] * np.ones((30, 1))).astype(np.float32)  # a gently tilted wall
     edges = depth_edges(d, focal_px=400.0)
-    assert edges[:, 18:22].all()
-    assert not depth_edges(ramp_slope, focal_px=400.0).any()
-    snapped = snap_depth_edges(d, edges)
-    assert set(np.unique(snapped).tolist()) == {2.0, 5.0}  # nothing left in between
-    assert (snapped[:, :15] == 2.0).all() and (snapped[:, 25:] == 5.0).all()
+    assert edges[:, 17:23].all() and not edges[:, :12].any()
+    assert not depth_edges(tilted, focal_px=400.0).any()
+    assert np.array_equal(snap_depth_edges(tilted, 400.0), tilted)
+    snapped = snap_depth_edges(d, 400.0)
+    assert np.allclose(np.unique(np.round(snapped, 4)), [2.0, 5.0])  # nothing left in between
+    assert np.allclose(snapped[:, :17], 2.0) and np.allclose(snapped[:, 23:], 5.0)
 
 
 def test_unknown_depth_is_never_an_edge() -> None:
     d = np.full((10, 10), 3.0, np.float32)
     d[:, 5:] = 0.0
     assert not depth_edges(d, 10.0).any()
+    assert np.array_equal(snap_depth_edges(d, 10.0), d)

@@ -91,3 +91,15 @@ def test_cuda_matches_cpu() -> None:
     same = (cpu.index == gpu.index.cpu()).float().mean()
     assert same > 0.999
     assert torch.allclose(cpu.depth[cpu.index == gpu.index.cpu()], gpu.depth.cpu()[cpu.index == gpu.index.cpu()])
+
+
+def test_benchmark_script_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmark.render_speed import main
+
+    threads = torch.get_num_threads()
+    try:
+        assert main(["--points", "20000", "--size", "64", "--repeats", "1", "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert out.count("M points/s") == 5

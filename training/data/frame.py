@@ -37,8 +37,9 @@ class Frame:
         if self.depth.shape != (H, W):
             raise ValueError(f"Frame.depth must be [{H}, {W}] like the image, got {self.depth.shape}")
         if self.K.shape != (3, 3) or self.cam_to_world.shape != (4, 4):
-            raise ValueError(f"Frame.K must be [3, 3] and cam_to_world [4, 4], got {self.K.shape}, "
-                             f"{self.cam_to_world.shape}")
+            raise ValueError(
+                f"Frame.K must be [3, 3] and cam_to_world [4, 4], got {self.K.shape}, {self.cam_to_world.shape}"
+            )
         if self.normals is not None and self.normals.shape != (H, W, 3):
             raise ValueError(f"Frame.normals must be [{H}, {W}, 3], got {self.normals.shape}")
         self.depth = np.ascontiguousarray(self.depth, dtype=np.float32)

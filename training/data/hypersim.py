@@ -60,8 +60,9 @@ def distance_to_z_depth(distance: np.ndarray, K: np.ndarray) -> np.ndarray:
     return np.where(d > 0, d / ray_len, 0.0).astype(np.float32)
 
 
-def tonemap(rgb: np.ndarray, valid: np.ndarray | None = None, percentile: float = 90.0,
-            target: float = 0.8, gamma: float = 2.2) -> np.ndarray:
+def tonemap(
+    rgb: np.ndarray, valid: np.ndarray | None = None, percentile: float = 90.0, target: float = 0.8, gamma: float = 2.2
+) -> np.ndarray:
     """uint8 [H, W, 3] from linear HDR: scale so the ``percentile`` brightness maps to ``target`` after gamma."""
     rgb = np.nan_to_num(rgb.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0).clip(min=0)
     brightness = rgb @ np.array([0.3, 0.59, 0.11], dtype=np.float32)

@@ -6,59 +6,50 @@ pixels nothing covers form the mask. Those are exactly the disocclusion shapes t
 network trained to fill them sees at training time the holes it must fill at inference. Applying the mask to the
 original frame gives a completion sample: image, depth outside the mask, the mask, and the full depth as target.
 
-Depth edges are snapped first: a pixel on a discontinuity whose depth lies between foreground and background (a
-"flying pixel" of a predicted or filtered depth map) is moved to whichever side is closer, otherwise it would
-cover the very pixels that should be disoccluded.
+Depth edges are snapped first (:func:`core.masks.snap_depth_edges`, shared with the generation loop): a pixel on
+a discontinuity whose depth lies between foreground and background (a "flying pixel" of a predicted or filtered
+depth map) is moved to whichever side is closer, otherwise it would cover the very pixels that should be
+disoccluded.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from core.camera import invert_pose, rotation_yaw_pitch_roll, unproject_depth
-from core.render import render_points_world_size
+from core.camera import rotation_yaw_pitch_roll
+from core.masks import snap_depth_edges
 from training.data.frame import Frame
-from training.data.pairs import SPLAT_SIZE, reproject_depth
+from training.data.lift import render_lifted
+from training.data.pairs import reproject_depth
 
 __all__ = [
-    "SPLAT_SIZE",
     "fill_cracks",
     "make_completion_sample",
     "reproject_depth",
     "sample_warp_pose",
-    "snap_depth_edges",
     "warp_mask",
     "warp_mask_for_pose",
 ]
 
-EDGE_THRESHOLD = 0.05
-"""Relative depth jump to a 3x3 neighbour (|d - d_n| / d) above which a pixel counts as lying on a depth edge."""
 
+def fill_cracks(covered: np.ndarray, depth: np.ndarray, rel_tol: float = 0.05) -> np.ndarray:
+    """bool [H, W]: coverage with one-pixel cracks closed.
 
-def snap_depth_edges(depth: np.ndarray, threshold: float = EDGE_THRESHOLD) -> np.ndarray:
-    """Depth [H, W] with every edge pixel set to its 3x3 neighbourhood's minimum or maximum, whichever is
-    closer to its own value. Invalid pixels (0) are ignored as neighbours and stay 0. Clean depth (each pixel
-    already on one side of the edge) is returned unchanged."""
-    d = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))[None, None]
-    valid = d > 0
-    big = torch.finfo(torch.float32).max
-    dmax = F.max_pool2d(torch.where(valid, d, 0.0), 3, stride=1, padding=1)
-    dmin = -F.max_pool2d(torch.where(valid, -d, -big), 3, stride=1, padding=1)
-    jump = torch.maximum(dmax - d, d - dmin) / d.clamp_min(1e-6)
-    edge = valid & (jump > threshold)
-    snapped = torch.where((d - dmin).abs() <= (dmax - d).abs(), dmin, dmax)
-    return torch.where(edge, snapped, d)[0, 0].numpy()
-
-
-def fill_cracks(covered: np.ndarray) -> np.ndarray:
-    """bool [H, W]: coverage with one-pixel cracks closed. A point cloud re-rendered from a moved camera leaves
-    pinholes where a surface is stretched (grazing floors and ceilings); those are sampling artefacts, not
-    disocclusions. An uncovered pixel whose two horizontal or two vertical neighbours are covered is filled."""
+    A point cloud re-rendered from a moved camera leaves pinholes where a surface is stretched (grazing floors and
+    ceilings); those are sampling artefacts, not disocclusions. An uncovered pixel is filled when its two
+    horizontal or its two vertical neighbours are covered at depths within ``rel_tol`` of each other, i.e. by the
+    same surface; a gap between a foreground and a background surface stays open. (The generation loop's
+    :func:`core.masks.thin_cracks` closes any one-pixel gap; here a gap between two surfaces may be a real
+    sliver of disocclusion, so depth decides.)"""
     c = np.pad(covered, 1, constant_values=False)
-    horiz = c[1:-1, :-2] & c[1:-1, 2:]
-    vert = c[:-2, 1:-1] & c[2:, 1:-1]
+    d = np.pad(np.where(covered, depth, 0.0), 1)
+
+    def same_surface(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.abs(a - b) <= rel_tol * np.minimum(a, b)
+
+    horiz = c[1:-1, :-2] & c[1:-1, 2:] & same_surface(d[1:-1, :-2], d[1:-1, 2:])
+    vert = c[:-2, 1:-1] & c[2:, 1:-1] & same_surface(d[:-2, 1:-1], d[2:, 1:-1])
     return covered | horiz | vert
 
 
@@ -85,15 +76,9 @@ def sample_warp_pose(
 def warp_mask_for_pose(frame: Frame, cam_to_world: np.ndarray, *, snap: bool = True) -> np.ndarray:
     """bool [H, W]: pixels of the camera ``cam_to_world`` (same intrinsics and size as ``frame``) that the
     frame's lifted depth does not cover."""
-    depth = snap_depth_edges(frame.depth) if snap else frame.depth
-    d = torch.from_numpy(depth)
-    K = torch.from_numpy(frame.K)
-    valid = d > 0
-    pts = unproject_depth(d, K, torch.from_numpy(frame.cam_to_world))[valid]
-    size = d[valid] / K[0, 0] * SPLAT_SIZE
-    w2c = invert_pose(torch.from_numpy(cam_to_world.astype(np.float32)))
-    r = render_points_world_size(pts, torch.zeros(pts.shape[0], 1), size, K, w2c, frame.height, frame.width)
-    return ~fill_cracks(r.mask.numpy())
+    depth = snap_depth_edges(frame.depth, float(frame.K[0, 0])) if snap else frame.depth
+    r = render_lifted(frame, frame.K, cam_to_world, frame.height, frame.width, depth=depth)
+    return ~fill_cracks(r.mask.numpy(), r.depth.numpy())
 
 
 def warp_mask(

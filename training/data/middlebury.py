@@ -83,26 +83,23 @@ def camera_pose(tx: float, ty: float, tz: float, yaw_deg: float) -> np.ndarray:
 
 
 def render_frame(source: Frame, K: np.ndarray, cam_to_world: np.ndarray, frame_id: str) -> Frame:
-    """``source``'s coloured depth rendered (z-buffered disks) into another camera of the same image size.
+    """``source``'s coloured depth rendered (z-buffered splats) into another camera of the same image size.
 
-    Same splats as :func:`training.data.pairs.reproject_depth` (which renders depth only), plus the colours, so
-    a virtual frame is a plausible photo rather than a black image.
+    The splats are :func:`training.data.lift.lift`'s, the same surface model the pair and mask builders render,
+    plus the colours, so a virtual frame is a plausible photo rather than a black image.
     """
     import torch
 
-    from core.camera import invert_pose, unproject_depth
+    from core.camera import invert_pose
     from core.render import render_points_world_size
-    from training.data.pairs import SPLAT_SIZE
+    from training.data.lift import lift
 
-    valid = torch.from_numpy(source.depth > 0)
-    depth = torch.from_numpy(source.depth)
-    pts = unproject_depth(depth, torch.from_numpy(source.K), torch.from_numpy(source.cam_to_world))[valid]
-    colors = torch.from_numpy(source.image)[valid]
-    world_size = SPLAT_SIZE * depth[valid] / float(source.K[0, 0])
+    pts, radius = lift(source)
+    colors = torch.from_numpy(source.image[source.depth > 0])  # same row-major order as lift's points
     out = render_points_world_size(
         pts,
         colors,
-        world_size,
+        radius,
         torch.from_numpy(K),
         invert_pose(torch.from_numpy(cam_to_world)),
         source.height,
@@ -121,13 +118,15 @@ def render_frame(source: Frame, K: np.ndarray, cam_to_world: np.ndarray, frame_i
 class MiddleburyReader:
     """Reader of the motorcycle scene: ``left`` (ground truth), ``right`` and the virtual ``move_*`` frames.
 
-    ``root`` is accepted for symmetry with the other readers and ignored: the data come from scikit-image
-    (downloaded once into its cache by ``pooch`` if the wheel does not hold them).
+    ``root`` is accepted for symmetry with the other readers and ignored: the data ship inside the scikit-image
+    wheel. ``max_side`` downsamples the
+    photos (and scales the calibration) before any view is rendered, for quick runs.
     """
 
-    def __init__(self, root: str | None = None, *, virtual_moves: bool = True) -> None:
+    def __init__(self, root: str | None = None, *, virtual_moves: bool = True, max_side: int | None = None) -> None:
         self.root = root
         self._moves = VIRTUAL_MOVES if virtual_moves else ()
+        self.max_side = max_side
 
     def scene_ids(self) -> list[str]:
         return [SCENE_ID]
@@ -159,10 +158,16 @@ class MiddleburyReader:
         left, right, disp = stereo_motorcycle()
         return np.ascontiguousarray(left), np.ascontiguousarray(right), disp
 
+    def _limit(self, frame: Frame) -> Frame:
+        if self.max_side is None or max(frame.height, frame.width) <= self.max_side:
+            return frame
+        f = self.max_side / max(frame.height, frame.width)
+        return frame.resized(round(frame.height * f), round(frame.width * f))
+
     @cached_property
     def _left(self) -> Frame:
         left, _, disp = self._stereo
-        return Frame(
+        frame = Frame(
             image=left,
             depth=disparity_to_depth(disp),
             K=intrinsics(),
@@ -170,15 +175,32 @@ class MiddleburyReader:
             scene_id=SCENE_ID,
             frame_id="left",
         )
+        return self._limit(frame)
+
+    def _K(self, principal_shift_px: float = 0.0) -> np.ndarray:
+        """Intrinsics at the working size: the full-size calibration scaled like the left frame (pixel centres at
+        integers, as :meth:`Frame.resized` does)."""
+        H, W = self._stereo[0].shape[:2]
+        sx, sy = self._left.width / W, self._left.height / H
+        K = intrinsics(principal_shift_px).astype(np.float64)
+        K[0, 0], K[1, 1] = K[0, 0] * sx, K[1, 1] * sy
+        K[0, 2], K[1, 2] = (K[0, 2] + 0.5) * sx - 0.5, (K[1, 2] + 0.5) * sy - 0.5
+        return K.astype(np.float32)
 
     def _load(self, frame_id: str) -> Frame:
         if frame_id == "left":
             return self._left
         if frame_id == "right":
-            rendered = render_frame(self._left, intrinsics(DOFFS_PX), camera_pose(BASELINE_M, 0, 0, 0), "right")
-            rendered.image = self._stereo[1]
+            rendered = render_frame(self._left, self._K(DOFFS_PX), camera_pose(BASELINE_M, 0, 0, 0), "right")
+            right = self._stereo[1]
+            if right.shape[:2] != rendered.image.shape[:2]:
+                from PIL import Image
+
+                size = (rendered.width, rendered.height)
+                right = np.asarray(Image.fromarray(right).resize(size, Image.BILINEAR))
+            rendered.image = right
             return rendered
         for name, tx, ty, tz, yaw in self._moves:
             if name == frame_id:
-                return render_frame(self._left, intrinsics(), camera_pose(tx, ty, tz, yaw), name)
+                return render_frame(self._left, self._K(), camera_pose(tx, ty, tz, yaw), name)
         raise KeyError(f"unknown Middlebury frame {frame_id!r}")

@@ -6,28 +6,14 @@ depth of B; B's own depth is the target. This is the second source of training m
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from core.camera import invert_pose, unproject_depth
-from core.render import render_points_world_size
 from training.data.frame import Frame
-
-SPLAT_SIZE = 0.75
-"""World radius of a lifted pixel's splat, in units of its footprint ``depth / fx``: 0.75 closes the surface
-for small camera motions (a pixel's half-diagonal is 0.71) without letting foreground bleed over holes."""
+from training.data.lift import render_lifted
 
 
 def reproject_depth(frame_a: Frame, frame_b: Frame) -> np.ndarray:
     """float32 [H_b, W_b]: z-depth in view B of the nearest lifted pixel of view A; 0 where A covers nothing."""
-    d = torch.from_numpy(frame_a.depth)
-    Ka = torch.from_numpy(frame_a.K)
-    valid = d > 0
-    pts = unproject_depth(d, Ka, torch.from_numpy(frame_a.cam_to_world))[valid]
-    size = d[valid] / Ka[0, 0] * SPLAT_SIZE
-    w2c = invert_pose(torch.from_numpy(frame_b.cam_to_world))
-    r = render_points_world_size(pts, torch.zeros(pts.shape[0], 1), size, torch.from_numpy(frame_b.K), w2c,
-                                 frame_b.height, frame_b.width)
-    return r.depth.numpy()
+    return render_lifted(frame_a, frame_b.K, frame_b.cam_to_world, frame_b.height, frame_b.width).depth.numpy()
 
 
 def make_pair_sample(frame_a: Frame, frame_b: Frame, max_rel_error: float = 0.05) -> dict[str, np.ndarray]:

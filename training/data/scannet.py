@@ -27,8 +27,8 @@ def read_matrix(path: Path) -> np.ndarray:
 
 
 class ScanNetReader:
-    """Scenes are the folders under ``root`` with ``color/``, ``depth/`` and ``pose/``; ``frame_step`` keeps every
-    n-th frame (consecutive ScanNet frames are nearly identical)."""
+    """Scenes are the folders under ``root`` with ``color/``, ``depth/`` and ``pose/``; ``frame_step`` keeps the
+    frames whose number is a multiple of it (consecutive ScanNet frames are nearly identical)."""
 
     def __init__(self, root: str | Path, frame_step: int = 1, units_per_metre: float = 1000.0) -> None:
         self.root = Path(root)
@@ -55,11 +55,13 @@ class ScanNetReader:
             folder = self.root / scene_id
             numbers = sorted(int(p.stem) for p in (folder / "depth").glob("*.png") if p.stem.isdigit())
             ids = []
-            for n in numbers[:: self.frame_step]:
+            for n in (n for n in numbers if n % self.frame_step == 0):
                 pose_path = folder / "pose" / f"{n}.txt"
-                if (folder / "color" / f"{n}.jpg").exists() and pose_path.exists() and np.isfinite(
-                    read_matrix(pose_path)
-                ).all():
+                if (
+                    (folder / "color" / f"{n}.jpg").exists()
+                    and pose_path.exists()
+                    and np.isfinite(read_matrix(pose_path)).all()
+                ):
                     ids.append(str(n))
             self._frames[scene_id] = ids
         return self._frames[scene_id]

@@ -220,8 +220,11 @@ def indoor_layout(rng: np.random.Generator) -> Layout:
     # Flat decor: a rug on the floor and pictures / doors on the walls (thin boxes, small depth steps).
     if rng.random() < 0.5:
         w, d = rng.uniform(1.0, min(3.0, W - 0.4)), rng.uniform(1.0, min(3.0, D - 0.4))
-        b.box([rng.uniform(-hx + w / 2, hx - w / 2), -0.005, rng.uniform(-hz + d / 2, hz - d / 2)],
-              [w / 2, 0.005, d / 2], b.material(make_material(rng)))
+        b.box(
+            [rng.uniform(-hx + w / 2, hx - w / 2), -0.005, rng.uniform(-hz + d / 2, hz - d / 2)],
+            [w / 2, 0.005, d / 2],
+            b.material(make_material(rng)),
+        )
     for _ in range(int(rng.integers(0, 4))):
         w, h = rng.uniform(0.4, 1.2), rng.uniform(0.3, 1.0)
         yc = -rng.uniform(1.2, min(2.0, H - 0.3))
@@ -268,11 +271,16 @@ def outdoor_layout(rng: np.random.Generator) -> Layout:
     b.box([0.0, 0.5, 0.0], [400.0, 0.5, 400.0], road)
     kerb = rng.uniform(0.1, 0.2)
     for s in (-1, 1):
-        b.box_from_extent([min(s * half_road, s * (half_road + side_w)), -kerb, -L - 30],
-                          [max(s * half_road, s * (half_road + side_w)), 0.0, L + 30], walk)
+        b.box_from_extent(
+            [min(s * half_road, s * (half_road + side_w)), -kerb, -L - 30],
+            [max(s * half_road, s * (half_road + side_w)), 0.0, L + 30],
+            walk,
+        )
 
-    facades = [b.material(make_material(rng, str(rng.choice(["windows", "windows", "bricks", "plain", "noise"]))))
-               for _ in range(int(rng.integers(3, 6)))]
+    facades = [
+        b.material(make_material(rng, str(rng.choice(["windows", "windows", "bricks", "plain", "noise"]))))
+        for _ in range(int(rng.integers(3, 6)))
+    ]
     targets: list[np.ndarray] = []
     front = half_road + side_w
     for s in (-1, 1):
@@ -283,16 +291,22 @@ def outdoor_layout(rng: np.random.Generator) -> Layout:
             setback = rng.uniform(0.0, 3.0) if rng.random() < 0.4 else 0.0
             depth, h = rng.uniform(8.0, 20.0), rng.uniform(4.0, 40.0)
             x0 = front + setback
-            b.box_from_extent([min(s * x0, s * (x0 + depth)), -h, z], [max(s * x0, s * (x0 + depth)), 0.0, z + w],
-                              int(rng.choice(facades)))
+            b.box_from_extent(
+                [min(s * x0, s * (x0 + depth)), -h, z],
+                [max(s * x0, s * (x0 + depth)), 0.0, z + w],
+                int(rng.choice(facades)),
+            )
             targets.append(np.array([s * x0, -min(h, 6.0) / 2, z + w / 2]))
             z += w + gap
     for end in (-1, 1):
         if rng.random() < 0.5:
             h = rng.uniform(8.0, 40.0)
             z0 = end * (L + 30 + rng.uniform(0, 20))
-            b.box_from_extent([-front - 20, -h, min(z0, z0 + end * 15)], [front + 20, 0.0, max(z0, z0 + end * 15)],
-                              int(rng.choice(facades)))
+            b.box_from_extent(
+                [-front - 20, -h, min(z0, z0 + end * 15)],
+                [front + 20, 0.0, max(z0, z0 + end * 15)],
+                int(rng.choice(facades)),
+            )
     # Distant towers behind the street rows, for depth range.
     for _ in range(int(rng.integers(0, 5))):
         s = rng.choice([-1, 1])

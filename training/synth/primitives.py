@@ -5,7 +5,9 @@ Rays are ``origin + t * direction`` with directions that are *not* normalised: t
 directly and the Euclidean distance is ``t * |direction|``. Every intersection routine therefore solves its
 equation for a general direction (quadratics keep their ``a`` term).
 
-Each routine returns ``t`` [P, N] for P primitives and N rays, ``inf`` where a ray misses. Primitives:
+Each routine returns ``t`` [P, N] for P primitives and N rays, ``inf`` where a ray misses (elementwise kernels
+``box_t`` / ``cylinder_t`` / ``sphere_t`` broadcast instead). :func:`first_hit` tests every ray against every
+primitive: it is the reference that the culled caster in :mod:`training.synth.raycast` must match. Primitives:
 
 * planes ``n . x = d`` (infinite; a convex room seen from inside is six of them),
 * boxes with a yaw about the vertical (world y) axis, by the slab method in the box frame,
@@ -23,7 +25,6 @@ EPS_T = 1e-4
 """Smallest accepted ray parameter: hits closer than this count as self-intersections (shadow rays)."""
 
 _INF = float("inf")
-_NO_HIT = torch.iinfo(torch.int64).max
 
 
 def _yaw_rotation(yaw: torch.Tensor) -> torch.Tensor:
@@ -79,8 +80,9 @@ class Primitives:
 
 def intersect_planes(o: torch.Tensor, d: torch.Tensor, normal: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
     """o, d: [N, 3]; normal [P, 3], offset [P] -> t [P, N]."""
-    nd = normal @ d.T  # [P, N]
-    no = normal @ o.T
+    # Written as sums of products: a matrix product with an inner size of 3 is slower on CPU.
+    nd = normal[:, 0:1] * d[:, 0] + normal[:, 1:2] * d[:, 1] + normal[:, 2:3] * d[:, 2]  # [P, N]
+    no = normal[:, 0:1] * o[:, 0] + normal[:, 1:2] * o[:, 1] + normal[:, 2:3] * o[:, 2]  # [P, N] or [P, 1]
     safe = torch.where(nd.abs() < 1e-12, torch.full_like(nd, 1e-12), nd)
     t = (offset[:, None] - no) / safe
     return torch.where((t > EPS_T) & (nd.abs() >= 1e-12), t, _INF)
@@ -157,15 +159,17 @@ def sphere_t(o: torch.Tensor, d: torch.Tensor, center: torch.Tensor, radius: tor
     return torch.where((disc >= 0) & (t > EPS_T), t, _INF)
 
 
-def intersect_boxes(o: torch.Tensor, d: torch.Tensor, center: torch.Tensor, half: torch.Tensor,
-                    yaw: torch.Tensor) -> torch.Tensor:
+def intersect_boxes(
+    o: torch.Tensor, d: torch.Tensor, center: torch.Tensor, half: torch.Tensor, yaw: torch.Tensor
+) -> torch.Tensor:
     """All pairs: rays o, d [N, 3] (or o [1, 3]) x boxes [P] -> t [P, N]."""
     t = box_t(o[None], d[None], center[:, None], half[:, None], yaw[:, None])
     return t.expand(center.shape[0], d.shape[0])
 
 
-def intersect_cylinders(o: torch.Tensor, d: torch.Tensor, center_xz: torch.Tensor, radius: torch.Tensor,
-                        y_range: torch.Tensor) -> torch.Tensor:
+def intersect_cylinders(
+    o: torch.Tensor, d: torch.Tensor, center_xz: torch.Tensor, radius: torch.Tensor, y_range: torch.Tensor
+) -> torch.Tensor:
     """All pairs: rays [N] x vertical capped cylinders [P] -> t [P, N]."""
     t = cylinder_t(o[None], d[None], center_xz[:, None], radius[:, None], y_range[:, None])
     return t.expand(center_xz.shape[0], d.shape[0])
@@ -197,12 +201,6 @@ def first_hit(o: torch.Tensor, d: torch.Tensor, prims: Primitives) -> tuple[torc
         return torch.full((d.shape[0],), _INF), torch.full((d.shape[0],), -1, dtype=torch.long)
     t, idx = t_all.min(0)
     return t, torch.where(torch.isfinite(t), idx, -1)
-
-
-def any_hit(o: torch.Tensor, d: torch.Tensor, prims: Primitives, t_max: torch.Tensor) -> torch.Tensor:
-    """Occlusion test for shadow rays: True where something lies on the ray strictly before ``t_max`` [N]."""
-    t, _ = first_hit_culled(o, d, prims)
-    return t < t_max * (1 - 1e-4)
 
 
 def surface_normals(p: torch.Tensor, prim: torch.Tensor, prims: Primitives) -> torch.Tensor:
@@ -305,143 +303,3 @@ def inside_any(points: torch.Tensor, prims: Primitives, margin: float = 0.0) -> 
         dist = torch.cdist(points, prims.sphere_center)  # [N, Ps]
         out |= (dist <= prims.sphere_radius[None] + margin).any(1)
     return out
-
-
-def bounding_spheres(prims: Primitives) -> tuple[torch.Tensor, torch.Tensor]:
-    """Centres [Q, 3] and radii [Q] enclosing each bounded primitive (boxes, cylinders, spheres, in global order
-    after the planes)."""
-    cyl_mid = torch.stack([prims.cyl_center[:, 0], prims.cyl_y.mean(-1), prims.cyl_center[:, 1]], -1)
-    cyl_r = torch.sqrt(prims.cyl_radius**2 + (0.5 * (prims.cyl_y[:, 1] - prims.cyl_y[:, 0])) ** 2)
-    centers = torch.cat([prims.box_center, cyl_mid, prims.sphere_center])
-    radii = torch.cat([prims.box_half.norm(dim=-1), cyl_r, prims.sphere_radius])
-    return centers, radii * 1.001 + 1e-4
-
-
-def vertical_ranges(prims: Primitives) -> torch.Tensor:
-    """[Q, 2] exact (y_min, y_max) of each bounded primitive (yaw-only boxes keep their vertical extent)."""
-    by, bh = prims.box_center[:, 1], prims.box_half[:, 1]
-    sy, sr = prims.sphere_center[:, 1], prims.sphere_radius
-    box = torch.stack([by - bh, by + bh], -1)
-    sph = torch.stack([sy - sr, sy + sr], -1)
-    return torch.cat([box, prims.cyl_y, sph])
-
-
-def _vertical_reject(
-    o: torch.Tensor, d: torch.Tensor, y_range: torch.Tensor, group: int, n_groups: int
-) -> torch.Tensor:
-    """bool [Q, G]: groups that cannot reach a primitive vertically: all rays go up (y decreasing) and all start
-    higher than the primitive's top, or all go down and start lower than its bottom. Cheap and decisive for the
-    ground under sun shadow rays and sky-ward camera rays."""
-    n, pad = d.shape[0], n_groups * group - d.shape[0]
-
-    def grouped(x: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([x, x[-1:].expand(pad)]) if pad else x
-        return x.view(n_groups, group)
-
-    dy = grouped(d[:, 1])
-    oy = grouped(o[:, 1].expand(n) if o.shape[0] == 1 else o[:, 1])
-    up = (dy.amax(1) < 0)[None]  # every ray's y decreases
-    down = (dy.amin(1) > 0)[None]
-    above = y_range[:, 0:1] >= oy.amax(1)[None]  # primitive entirely at larger y (below) than all origins
-    below = y_range[:, 1:2] <= oy.amin(1)[None]
-    return (up & above) | (down & below)
-
-
-RAY_GROUP = 64
-"""Rays per culling group. Callers order rays so consecutive ones are coherent (the renderer uses 8x8 tiles)."""
-
-
-def _group_candidates(
-    o: torch.Tensor, d: torch.Tensor, centers: torch.Tensor, radii: torch.Tensor, group: int
-) -> torch.Tensor | None:
-    """bool [Q, G]: groups of ``group`` consecutive rays that may reach each bounding sphere (conservative), or
-    None when the rays share neither an origin nor a direction (no cheap bound; test everything).
-
-    Rays sharing one origin (camera rays, rays cast from a point light): each group is bounded by a cone around
-    its mean direction; a sphere is a candidate when its angular radius overlaps the cone. Rays sharing one
-    direction (sun shadow rays): each group's origins are bounded by a ball; a sphere is a candidate when the
-    cylinder swept by that ball along the direction passes within its radius. Both cost O(Q x N / group).
-    """
-    n = d.shape[0]
-    n_groups = (n + group - 1) // group
-    pad = n_groups * group - n
-    if o.shape[0] == 1:
-        dn = torch.nn.functional.normalize(d, dim=-1)
-        dn = torch.cat([dn, dn[-1:].expand(pad, 3)]) if pad else dn
-        dn = dn.view(n_groups, group, 3)
-        axis = torch.nn.functional.normalize(dn.sum(1), dim=-1)  # [G, 3]
-        spread = torch.acos((dn * axis[:, None]).sum(-1).clamp(-1, 1)).amax(1)  # [G]
-        to_c = centers - o  # [Q, 3]
-        dist = to_c.norm(dim=-1).clamp_min(1e-9)
-        ang_r = torch.asin((radii / dist).clamp(max=1.0))  # [Q]
-        ang = torch.acos(((to_c / dist[:, None]) @ axis.T).clamp(-1, 1))  # [Q, G]
-        return (ang <= ang_r[:, None] + spread[None] + 1e-4) | (dist <= radii)[:, None]
-    if torch.equal(d, d[:1].expand_as(d)):
-        ln = torch.nn.functional.normalize(d[0], dim=0)
-        op = torch.cat([o, o[-1:].expand(pad, 3)]) if pad else o
-        op = op.view(n_groups, group, 3)
-        mid = op.mean(1)  # [G, 3]
-        ball = (op - mid[:, None]).norm(dim=-1).amax(1)  # [G]
-        rel = centers[:, None, :] - mid[None, :, :]  # [Q, G, 3]
-        along = rel @ ln
-        perp2 = (rel * rel).sum(-1) - along**2
-        reach = radii[:, None] + ball[None]
-        return (perp2 <= reach**2) & (along >= -reach)
-    return None
-
-
-def first_hit_culled(
-    o: torch.Tensor, d: torch.Tensor, prims: Primitives, group: int = RAY_GROUP
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Same result as :func:`first_hit`, faster: each bounded primitive is tested only against the groups of
-    rays that can reach its bounding sphere (see :func:`_group_candidates`)."""
-    n_rays = d.shape[0]
-    o_full = o.expand(n_rays, 3) if o.shape[0] == 1 and n_rays > 1 else o
-    t = torch.full((n_rays,), _INF)
-    idx = torch.full((n_rays,), -1, dtype=torch.long)
-    s_plane, s_box, s_cyl, s_sph, total = prims.offsets()
-    if s_box > 0:
-        tp = intersect_planes(o_full, d, prims.plane_normal, prims.plane_offset)
-        t, idx = tp.min(0)
-    if total == s_box or n_rays == 0:
-        return t, torch.where(torch.isfinite(t), idx, -1)
-    centers, radii = bounding_spheres(prims)
-    cand = _group_candidates(o, d, centers, radii, group)
-    if cand is not None:
-        cand &= ~_vertical_reject(o, d, vertical_ranges(prims), group, cand.shape[1])
-    # Every (primitive, candidate ray) pair, evaluated in one batched call per primitive kind.
-    if cand is None:
-        q_id = torch.arange(total - s_box).repeat_interleave(n_rays)
-        ray = torch.arange(n_rays).repeat(total - s_box)
-    else:
-        pq, pg = torch.nonzero(cand, as_tuple=True)
-        q_id = pq.repeat_interleave(group)
-        ray = (pg[:, None] * group + torch.arange(group)[None]).reshape(-1)
-        keep = ray < n_rays
-        q_id, ray = q_id[keep], ray[keep]
-    if ray.numel() == 0:
-        return t, torch.where(torch.isfinite(t), idx, -1)
-    g = q_id + s_box
-    tq = torch.full((ray.shape[0],), _INF)
-    oq = o if o.shape[0] == 1 else o[ray]
-    for kind, lo, hi in (("box", s_box, s_cyl), ("cylinder", s_cyl, s_sph), ("sphere", s_sph, total)):
-        sel = torch.nonzero((g >= lo) & (g < hi)).squeeze(1)
-        if sel.numel() == 0:
-            continue
-        j, os_, ds = g[sel] - lo, (oq if o.shape[0] == 1 else oq[sel]), d[ray[sel]]
-        if kind == "box":
-            tq[sel] = box_t(os_, ds, prims.box_center[j], prims.box_half[j], prims.box_yaw[j])
-        elif kind == "cylinder":
-            tq[sel] = cylinder_t(os_, ds, prims.cyl_center[j], prims.cyl_radius[j], prims.cyl_y[j])
-        else:
-            tq[sel] = sphere_t(os_, ds, prims.sphere_center[j], prims.sphere_radius[j])
-    # Nearest hit per ray: one scatter-min over keys (float bits of t) << 32 | primitive id. Non-negative float32
-    # values order like their bit patterns, so the smallest key is the nearest hit (ties: lowest id).
-    hit = torch.isfinite(tq)
-    key = (tq[hit].view(torch.int32).long() << 32) | g[hit]
-    base = torch.where(torch.isfinite(t), (t.view(torch.int32).long() << 32) | idx.clamp_min(0), _NO_HIT)
-    best = base.scatter_reduce(0, ray[hit], key, reduce="amin", include_self=True)
-    found = best != _NO_HIT
-    t = torch.where(found, (best >> 32).to(torch.int32).view(torch.float32), _INF)
-    idx = torch.where(found, best & 0xFFFFFFFF, -1)
-    return t, torch.where(torch.isfinite(t), idx, -1)

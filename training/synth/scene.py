@@ -9,27 +9,31 @@ against. Rays are processed in chunks so memory stays flat at high resolution.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 import torch
 
-from core.camera import Camera, Intrinsics, look_at, pose_from_yaw_pitch
+from core.camera import Camera
 from training.data.frame import Frame
+from training.synth.cameras import FOV_RANGE_DEG, pixel_rays, sample_cameras
 from training.synth.layouts import Layout, Light, PrimitiveBuilder, indoor_layout, outdoor_layout
-from training.synth.primitives import any_hit, first_hit_culled, inside_any, surface_normals, surface_uv
+from training.synth.primitives import surface_normals, surface_uv
+from training.synth.raycast import any_hit, first_hit_culled
 from training.synth.textures import TextureAtlas
 
 SceneKind = Literal["indoor", "outdoor"]
 KINDS: tuple[SceneKind, ...] = ("indoor", "outdoor")
 
+ENGINE_VERSION = 2
+"""Bumped whenever the same seed renders differently (layouts, cameras, shading): include it in cache keys."""
+
 RAY_CHUNK = 32768
 """Rays per intersection batch: bounds the [primitives, rays, 3] temporaries to a few tens of MB."""
-
-FOV_RANGE_DEG = (40.0, 90.0)
-"""Horizontal fields of view drawn by :meth:`SyntheticScene.sample_cameras`."""
 
 
 @dataclass
@@ -44,6 +48,26 @@ class SceneRender:
     primitive: np.ndarray  # [H, W] int64
 
 
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run torch ops on one intra-op thread, then restore the caller's setting.
+
+    Why: the ray caster issues many small tensor ops; splitting each across threads buys nothing and, on a busy
+    machine, costs 10x or more while threads wait for each other. Parallelism belongs one level up (DataLoader
+    workers, each single-threaded). Note that the setting is process-wide while the context is active.
+    """
+    previous = torch.get_num_threads()
+    if previous == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@lru_cache(maxsize=8)
 def _tile_order(height: int, width: int, tile: int = 8) -> torch.Tensor:
     """Raster pixel indices [H*W] listed tile by tile (row-major tiles, row-major inside each tile)."""
     v, u = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
@@ -76,8 +100,13 @@ class SyntheticScene:
         return cls(layout, int(seed), f"synth-{kind}-{int(seed)}")
 
     @classmethod
-    def from_builder(cls, builder: PrimitiveBuilder, kind: SceneKind = "indoor", light: Light | None = None,
-                     scene_id: str = "synth-custom") -> SyntheticScene:
+    def from_builder(
+        cls,
+        builder: PrimitiveBuilder,
+        kind: SceneKind = "indoor",
+        light: Light | None = None,
+        scene_id: str = "synth-custom",
+    ) -> SyntheticScene:
         """A hand-placed scene (tests, benchmarks with known geometry). Default light: a point light 2.5 m above
         the origin; default material: plain grey noise. ``sample_cameras`` needs a generated layout, not this."""
         from training.synth.textures import make_material
@@ -86,18 +115,17 @@ class SyntheticScene:
             builder.material(make_material(np.random.default_rng(0), "noise"))
         if light is None:
             light = Light(color=np.ones(3), ambient=0.4, strength=0.8, position=np.array([0.0, -2.5, 0.0]))
-        layout = Layout(kind=kind, prims=builder.build(), materials=builder.materials, light=light,
-                        sky_horizon=np.full(3, 0.8), sky_zenith=np.array([0.3, 0.5, 0.9]))
+        layout = Layout(
+            kind=kind,
+            prims=builder.build(),
+            materials=builder.materials,
+            light=light,
+            sky_horizon=np.full(3, 0.8),
+            sky_zenith=np.array([0.3, 0.5, 0.9]),
+        )
         return cls(layout, 0, scene_id)
 
     # ------------------------------------------------------------------ rendering
-
-    def _rays(self, K: torch.Tensor, cam_to_world: torch.Tensor, height: int, width: int):
-        v, u = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32),
-                              indexing="ij")
-        dirs = torch.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], torch.ones_like(u)], -1).reshape(-1, 3)
-        R, t = cam_to_world[:3, :3], cam_to_world[:3, 3]
-        return t[None, :], dirs @ R.T
 
     def _shade(self, p: torch.Tensor, n: torch.Tensor, prim: torch.Tensor, shadows: bool = True) -> torch.Tensor:
         """RGB [M, 3] of hit points: texture albedo x (ambient + Lambert, hard shadows when ``shadows``)."""
@@ -133,8 +161,12 @@ class SyntheticScene:
 
     def render_full(self, K, cam_to_world, height: int, width: int, *, shadows: bool = True) -> SceneRender:
         """Ray-cast the view: K [3, 3], cam_to_world [4, 4] (numpy or torch), OpenCV axes."""
+        with single_threaded():
+            return self._render_full(K, cam_to_world, height, width, shadows)
+
+    def _render_full(self, K, cam_to_world, height: int, width: int, shadows: bool) -> SceneRender:
         K, c2w = _as_tensor(K), _as_tensor(cam_to_world)
-        o, d_raster = self._rays(K, c2w, height, width)
+        o, d_raster = pixel_rays(K, c2w, height, width)
         # Work in 8x8-tile order so consecutive rays are coherent (what the culling groups rely on).
         order = _tile_order(height, width)
         d = d_raster[order]
@@ -153,10 +185,12 @@ class SyntheticScene:
             n = surface_normals(p, prim[hit], self.prims)
             n = torch.where(((n * d[hit]).sum(-1, keepdim=True) > 0), -n, n)  # face the camera
             normals[hit] = n
-            color[hit] = torch.cat([
-                self._shade(p[s : s + RAY_CHUNK], n[s : s + RAY_CHUNK], prim[hit][s : s + RAY_CHUNK], shadows)
-                for s in range(0, n.shape[0], RAY_CHUNK)
-            ])
+            color[hit] = torch.cat(
+                [
+                    self._shade(p[s : s + RAY_CHUNK], n[s : s + RAY_CHUNK], prim[hit][s : s + RAY_CHUNK], shadows)
+                    for s in range(0, n.shape[0], RAY_CHUNK)
+                ]
+            )
         # Back to raster order.
         inv = torch.empty_like(order)
         inv[order] = torch.arange(N)
@@ -189,6 +223,10 @@ class SyntheticScene:
         """bool [N]: which world points [N, 3] a camera sees, exactly: inside its image (pixel centres rounded)
         and not hidden, i.e. the first surface on the ray from the camera centre lies at the point (within
         ``rel_tol`` of its distance). The ground truth the mask and benchmark tests compare with."""
+        with single_threaded():
+            return self._visible(points, K, cam_to_world, height, width, rel_tol)
+
+    def _visible(self, points, K, cam_to_world, height: int, width: int, rel_tol: float) -> np.ndarray:
         pts, K, c2w = _as_tensor(points).reshape(-1, 3), _as_tensor(K), _as_tensor(cam_to_world)
         origin = c2w[:3, 3][None]
         cam = (pts - origin) @ c2w[:3, :3]
@@ -205,67 +243,22 @@ class SyntheticScene:
 
     # ------------------------------------------------------------------ cameras
 
-    def _probe_ok(self, pose: torch.Tensor) -> bool:
-        """A cheap 12x16 depth probe: reject views that stare into a surface or see mostly sky."""
-        K = Intrinsics.from_fov(16, 12, 60.0).matrix()
-        o, d = self._rays(K, pose, 12, 16)
-        t, prim = first_hit_culled(o, d, self.prims)
-        valid = prim >= 0
-        if valid.float().mean() < (0.95 if self.kind == "indoor" else 0.4):
-            return False
-        return float(t[valid].median()) > (1.0 if self.kind == "indoor" else 3.0)
-
-    def _indoor_pose(self, rng: np.random.Generator) -> torch.Tensor | None:
-        b = self.layout.bounds
-        hx, hz, H = b["hx"], b["hz"], b["height"]
-        eye = np.array([rng.uniform(-hx + 0.35, hx - 0.35), -rng.uniform(0.5, min(2.2, H - 0.3)),
-                        rng.uniform(-hz + 0.35, hz - 0.35)])
-        if inside_any(torch.tensor(eye, dtype=torch.float32)[None], self.prims, margin=0.25)[0]:
-            return None
-        targets = self.layout.targets
-        if rng.random() < 0.7:
-            target = targets[int(rng.integers(len(targets)))] + rng.normal(0, 0.3, 3)
-        else:  # a random point on the walls / floor
-            target = np.array([rng.uniform(-hx, hx), -rng.uniform(0, H), rng.uniform(-hz, hz)])
-        direction = target - eye
-        horiz = math.hypot(direction[0], direction[2])
-        if horiz < 0.5 or abs(math.degrees(math.atan2(-direction[1], horiz))) > 45:
-            return None
-        return look_at(torch.tensor(eye, dtype=torch.float32), torch.tensor(target, dtype=torch.float32))
-
-    def _outdoor_pose(self, rng: np.random.Generator) -> torch.Tensor | None:
-        b = self.layout.bounds
-        x = rng.uniform(-b["half_road"] - b["side_w"] + 0.5, b["half_road"] + b["side_w"] - 0.5)
-        z = rng.uniform(-0.7 * b["length"], 0.7 * b["length"])
-        height = float(np.exp(rng.uniform(math.log(1.0), math.log(10.0))))
-        eye = np.array([x, -height, z])
-        if inside_any(torch.tensor(eye, dtype=torch.float32)[None], self.prims, margin=0.3)[0]:
-            return None
-        if rng.random() < 0.7:  # along the street
-            yaw = (0.0 if rng.random() < 0.5 else 180.0) + rng.uniform(-55, 55)
-        else:  # towards a facade
-            yaw = (90.0 if rng.random() < 0.5 else -90.0) + rng.uniform(-35, 35)
-        pitch = rng.uniform(-25, 10) - min(height, 10.0)
-        return pose_from_yaw_pitch(float(yaw), float(pitch), tuple(float(c) for c in eye))
-
-    def sample_cameras(self, n: int, rng: np.random.Generator, height: int, width: int,
-                       fov_range_deg: tuple[float, float] = FOV_RANGE_DEG) -> list[Camera]:
-        """``n`` cameras inside the room / along the street, varied in FOV and height, looking at content."""
-        cams: list[Camera] = []
-        tries = 0
-        while len(cams) < n:
-            tries += 1
-            if tries > 200 * max(n, 1):
-                raise RuntimeError(f"{self.scene_id}: could not place {n} cameras (placed {len(cams)})")
-            pose = self._indoor_pose(rng) if self.kind == "indoor" else self._outdoor_pose(rng)
-            if pose is None or not self._probe_ok(pose):
-                continue
-            fov = float(rng.uniform(*fov_range_deg))
-            cams.append(Camera(Intrinsics.from_fov(width, height, fov), pose))
-        return cams
+    def sample_cameras(
+        self,
+        n: int,
+        rng: np.random.Generator,
+        height: int,
+        width: int,
+        fov_range_deg: tuple[float, float] = FOV_RANGE_DEG,
+    ) -> list[Camera]:
+        """``n`` cameras inside the room / along the street, varied in FOV and height, looking at content
+        (see :func:`training.synth.cameras.sample_cameras`)."""
+        with single_threaded():
+            return sample_cameras(self.layout, n, rng, height, width, fov_range_deg, name=self.scene_id)
 
     def render_camera(self, camera: Camera, frame_id: str = "0", *, shadows: bool = True) -> Frame:
         """Render a camera from :meth:`sample_cameras`."""
         intr = camera.intrinsics
-        return self.render(intr.matrix(), camera.cam_to_world, intr.height, intr.width, frame_id=frame_id,
-                           shadows=shadows)
+        return self.render(
+            intr.matrix(), camera.cam_to_world, intr.height, intr.width, frame_id=frame_id, shadows=shadows
+        )

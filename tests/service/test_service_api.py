@@ -89,6 +89,23 @@ def test_bad_inputs_get_4xx_and_store_nothing(api: ApiServer, service_env: dict[
     assert bucket_keys(service_env) == []
 
 
+def test_oversized_chunked_upload_is_cut_off_with_413(api: ApiServer, service_env: dict[str, str]) -> None:
+    """No Content-Length to refuse up front: the body is counted as it streams in and cut at the limit."""
+
+    def body():
+        yield b'--b0undary\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'
+        yield b"Content-Type: image/png\r\n\r\n" + PNG
+        for _ in range(40):  # 40 x 64 KB = 2.5 MB > 1 MB
+            yield bytes(64 * 1024)
+
+    with api.client("b") as c:
+        resp = c.post("/scenes", content=body(), headers={"Content-Type": "multipart/form-data; boundary=b0undary"})
+        assert "content-length" not in {k.lower() for k in resp.request.headers}
+        _problem(resp, 413)
+        assert c.get("/scenes").json()["count"] == 0
+    assert bucket_keys(service_env) == []
+
+
 def test_rate_limit_answers_429_with_retry_after(api: ApiServer) -> None:
     with api.client("c") as c:
         for _ in range(RATE_LIMIT):  # prompt too long: counted by the limiter, then refused before any work

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO, _free_port, _stop, _wait
+from conftest import REPO
 from plyfile import PlyData
-from service_helpers import submit, wait_status
+from service_helpers import free_port, stop_process, submit, wait_status, wait_until
 
 
 @pytest.mark.slow
 def test_embedded_serve_runs_jobs_and_streams_files(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "GLD8TR_DEPTH_MODEL": "nearest",
            "GLD8TR_DEVICE": "cpu", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     log = (tmp_path / "serve.log").open("wb")
@@ -26,7 +26,7 @@ def test_embedded_serve_runs_jobs_and_streams_files(tmp_path: Path) -> None:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: httpx.get(url + "/readyz", timeout=2).status_code == 200, 120, "gld8tr serve", proc)
+        wait_until(lambda: httpx.get(url + "/readyz", timeout=2).status_code == 200, 120, "gld8tr serve", proc)
         with httpx.Client(base_url=url, timeout=30) as c:  # no keys configured: open service
             job = wait_status(c, submit(c, mode="stage").json()["id"], {"succeeded", "failed"}, timeout=120)
             assert job["status"] == "succeeded", job
@@ -38,5 +38,5 @@ def test_embedded_serve_runs_jobs_and_streams_files(tmp_path: Path) -> None:
             assert c.delete(f"/scenes/{job['id']}").status_code == 204
             assert not list((tmp_path / "data").rglob("scene.ply"))
     finally:
-        _stop(proc)
+        stop_process(proc)
         log.close()

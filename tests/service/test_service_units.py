@@ -165,3 +165,34 @@ def test_api_modules_do_not_import_torch() -> None:
     )
     repo = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code, "/tmp/gld8tr-notorch"], check=True, cwd=repo)
+
+
+def test_hard_time_limit_records_failure_and_exits_the_worker(tmp_path: Path) -> None:
+    """The solo pool cannot interrupt a stuck job; the watchdog fails it in the store and ends the process."""
+    import subprocess
+
+    code = (
+        "import sys, time\n"
+        "from api.jobstore import MemoryJobStore\nfrom api.schemas import InputInfo, JobRecord, SceneOptions\n"
+        "from api.settings import Settings\nfrom api.storage import LocalStorage\n"
+        "from worker.execute import WorkerContext\nfrom worker.tasks import hard_time_limit\n"
+        "s = Settings(storage='local', data_dir=sys.argv[1], soft_time_limit_s=0.2, hard_time_limit_s=0.5)\n"
+        "class Store(MemoryJobStore):  # reports each write, since the process ends without returning\n"
+        "    def update(self, job_id, fn):\n"
+        "        rec = super().update(job_id, fn)\n"
+        "        print('status', rec.status, rec.error.title, flush=True)\n"
+        "        return rec\n"
+        "store = Store()\n"
+        "store.create(JobRecord(id='stuck', owner='o', status='running', options=SceneOptions(),\n"
+        "    inputs=InputInfo(image_key='k', image_format='PNG', width=16, height=16)))\n"
+        "ctx = WorkerContext(s, store, LocalStorage(sys.argv[1]), None)\n"
+        "with hard_time_limit(ctx, 'stuck'):\n"
+        "    time.sleep(30)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=repo, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 70, proc.stderr
+    assert "status failed Time limit exceeded" in proc.stdout
+    assert time.monotonic() - t0 < 20

@@ -1,0 +1,43 @@
+"""``gld8tr benchmark`` end to end through the real entry point: tables on disk and stdout, resume, errors."""
+
+import csv
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+SUMMARY_HEADER = "dataset,method,pairs,mae_hole,rmse_hole,absrel_hole,delta1_hole,mae_seam,mae_all,sec_per_pair"
+
+
+def _bench(*args):
+    cmd = [sys.executable, "-m", "core", "benchmark", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow  # two full CLI processes (torch import, rendering, Laplacian solves): ~20-60 s
+def test_middlebury_run_writes_the_tables_and_resumes(tmp_path):
+    out = tmp_path / "mb"
+    args = ("--dataset", "middlebury", "--methods", "nearest,laplacian", "--limit", "2", "--max-side", "128",
+            "--out", str(out), "--no-progress")  # fmt: skip
+    res = _bench(*args)
+    assert res.returncode == 0, res.stderr
+    assert "| middlebury | nearest | 2 |" in res.stdout and "| middlebury | laplacian | 2 |" in res.stdout
+    assert (out / "summary.csv").read_text().splitlines()[0] == SUMMARY_HEADER
+    assert (out / "summary.md").read_text() == res.stdout
+    with Image.open(out / "error_vs_overlap.png") as im:
+        assert im.size[0] > 300
+    rows = list(csv.DictReader((out / "pairs.csv").open()))
+    assert len(rows) == 4 and {r["method"] for r in rows} == {"nearest", "laplacian"}
+    assert all(0.4 <= float(r["overlap"]) <= 0.95 and float(r["mae_hole"]) > 0 for r in rows)
+
+    again = _bench(*args)  # nothing left to do: the pairs are reused, no row is added
+    assert again.returncode == 0, again.stderr
+    assert "reusing 2 pairs" in again.stderr and "already scored" in again.stderr
+    assert len(list(csv.DictReader((out / "pairs.csv").open()))) == 4
+    assert again.stdout == res.stdout
+
+
+def test_dataset_without_root_is_a_user_error(tmp_path):
+    res = _bench("--dataset", "scannet", "--methods", "nearest", "--out", str(tmp_path))
+    assert res.returncode == 2 and "--root" in res.stderr and "Traceback" not in res.stderr

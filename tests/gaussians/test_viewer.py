@@ -1,0 +1,142 @@
+"""The browser viewer: page assembly, the local server, ``gld8tr view``, and real rendering in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.gaussians import gaussians_from_points, save_gaussian_ply, save_splat
+from core.viewer import STATIC_FILES, viewer_dir, viewer_html
+from core.viewer.server import ViewerServer
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="headless browser test needs /usr/bin/chromium "
+                                    "(Debian package `chromium`)")
+BACKGROUND = np.array([0x1E, 0x1F, 0x24])
+
+
+def _get(url: str) -> tuple[int, bytes, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read(), r.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as e:
+        return e.code, b"", ""
+
+
+def test_viewer_assets_are_vendored():
+    for name in (*STATIC_FILES, "index.html", "THREE_LICENSE.md"):
+        assert (viewer_dir() / name).is_file(), name
+    assert b"SPDX-License-Identifier: MIT" in (viewer_dir() / "three.module.js").read_bytes()[:300]
+
+
+def test_viewer_html_fills_in_urls_and_config():
+    page = viewer_html("/scenes/abc/gaussians.ply", static_url="/viewer", title="scene </script> abc", fov_deg=60)
+    assert '"three": "/viewer/three.module.js"' in page and 'src="/viewer/viewer.js"' in page
+    config = json.loads(re.search(r'id="gld8tr-config" type="application/json">(.*?)</script>', page).group(1))
+    assert config == {"dataUrl": "/scenes/abc/gaussians.ply", "format": "auto", "axes": "opencv",
+                      "title": "scene </script> abc", "fovDeg": 60.0}
+    assert "{{" not in page
+    with pytest.raises(ValueError):
+        viewer_html("/x.ply", static_url='/"><script>')
+
+
+def test_server_serves_only_its_routes(tmp_path):
+    data = tmp_path / "scene one.ply"
+    data.write_bytes(b"ply\nformat ascii 1.0\nelement vertex 0\nend_header\n")
+    with ViewerServer(data) as server:
+        status, body, ctype = _get(server.url)
+        assert status == 200 and ctype.startswith("text/html") and b"/data/scene%20one.ply" in body
+        assert _get(server.url + "data/scene%20one.ply")[1] == data.read_bytes()
+        status, body, ctype = _get(server.url + "static/three.core.js")
+        assert status == 200 and ctype == "text/javascript" and len(body) > 100_000
+        for bad in ("static/../__init__.py", "data/other.ply", "static/index.html", "etc/passwd"):
+            assert _get(server.url + bad)[0] == 404, bad
+
+
+def test_view_command_serves_and_rejects_bad_files(tmp_path):
+    bad = tmp_path / "notes.ply"
+    bad.write_text("hello")
+    run = subprocess.run([sys.executable, "-m", "core.cli", "view", str(bad), "--no-browser"], capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 2 and "not a PLY" in run.stderr
+
+    good = tmp_path / "g.splat"
+    good.write_bytes(b"\0" * 64)
+    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "view", str(good), "--no-browser"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
+        status, body, _ = _get(url)
+        assert status == 200 and b"/data/g.splat" in body
+        assert _get(url + "data/g.splat")[1] == good.read_bytes()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _screenshot(url: str, out: Path, profile: Path, size=(480, 360), dump_dom: bool = False) -> str:
+    args = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--use-angle=swiftshader",
+        "--enable-unsafe-swiftshader", f"--user-data-dir={profile}", f"--window-size={size[0]},{size[1]}",
+        "--virtual-time-budget=15000",
+    ]
+    args += ["--dump-dom"] if dump_dom else [f"--screenshot={out}"]
+    run = subprocess.run([*args, url], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout
+
+
+def _drawn_fraction(png: Path) -> tuple[float, float]:
+    """Fraction of non-background pixels in the centre (the status and help overlays sit at the left edges),
+    and the colour spread there."""
+    image = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    h, w = image.shape[:2]
+    centre = image[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]
+    drawn = np.abs(centre - BACKGROUND).sum(-1) > 24
+    return float(drawn.mean()), float(centre.std())
+
+
+@pytest.fixture(scope="module")
+def room_files(tmp_path_factory, room_48x36):
+    """A generated scene (the exact room, 3 views) as the pipeline's point PLY and as Gaussian PLY / .splat."""
+    from core.pipeline import save_scene
+
+    out = tmp_path_factory.mktemp("viewer")
+    scene = room_48x36
+    save_scene(scene, out / "scene.ply")
+    g = gaussians_from_points(scene.points, scene.colors, scene.cameras, sh_degree=3)
+    save_gaussian_ply(g, out / "gaussians.ply")
+    save_splat(g, out / "gaussians.splat")
+    return out
+
+
+@needs_chromium
+def test_browser_draws_gaussian_ply(room_files, tmp_path):
+    with ViewerServer(room_files / "gaussians.ply") as server:
+        dom = _screenshot(server.url, tmp_path / "dom.png", tmp_path / "profile-dom", dump_dom=True)
+        assert 'data-state="ready"' in dom and 'data-kind="splats"' in dom, dom[-1500:]
+        _screenshot(server.url, tmp_path / "shot.png", tmp_path / "profile-shot")
+    drawn, spread = _drawn_fraction(tmp_path / "shot.png")
+    assert drawn > 0.9 and spread > 10, (drawn, spread)  # the room fills the input camera's view
+
+
+@needs_chromium
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["scene.ply", "gaussians.splat"])
+def test_browser_draws_points_and_splat_files(room_files, tmp_path, name):
+    with ViewerServer(room_files / name) as server:
+        _screenshot(server.url, tmp_path / "shot.png", tmp_path / "profile")
+    drawn, spread = _drawn_fraction(tmp_path / "shot.png")
+    assert drawn > (0.3 if name == "scene.ply" else 0.9) and spread > 10, (drawn, spread)
