@@ -86,7 +86,12 @@ def main(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise InputError(f"--limit must be >= 1, got {args.limit}")
     out: Path = args.out or Path("outputs") / "benchmark" / args.dataset
-    options = {} if args.offsets is None else {"offsets": tuple(int(o) for o in args.offsets.split(","))}
+    if args.seam_px < 1:
+        raise InputError(f"--seam-px must be >= 1, got {args.seam_px}")
+    try:
+        options = {} if args.offsets is None else {"offsets": tuple(int(o) for o in args.offsets.split(","))}
+    except ValueError:
+        raise InputError(f"--offsets must be comma-separated integers, got {args.offsets!r}") from None
     config = PairConfig(
         overlap_min=args.overlap[0],
         overlap_max=args.overlap[1],

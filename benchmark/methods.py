@@ -31,11 +31,16 @@ class Baseline(Protocol):
 
 
 class CompleterBaseline:
-    """Any ``DepthCompleter`` as a :class:`Baseline` (image, known depth and mask in; depth out)."""
+    """Any ``DepthCompleter`` as a :class:`Baseline` (image, known depth and mask in; depth out).
 
-    def __init__(self, name: str, completer: object) -> None:
+    ``version`` identifies the weights behind the name (empty for weightless methods): results are stored with
+    it, so a rerun after the shipped checkpoint changed scores the new weights instead of resuming old rows.
+    """
+
+    def __init__(self, name: str, completer: object, version: str = "") -> None:
         self.name = name
         self.completer = completer
+        self.version = version
 
     def predict(self, sample: PairSample) -> np.ndarray:
         return self.completer(sample.image, sample.known_depth, sample.known_mask)
@@ -45,7 +50,32 @@ def build_method(spec: str, *, device: str = "cpu") -> Baseline:
     """The method named by ``spec`` (a depth-completer registry spec), reported under that same name."""
     from core.backends.registry import build_depth_completer
 
-    return CompleterBaseline(spec, build_depth_completer(spec, device=device))
+    return CompleterBaseline(spec, build_depth_completer(spec, device=device), weights_version(spec))
+
+
+def weights_version(spec: str) -> str:
+    """First 10 hex digits of the SHA-1 of the network weights a spec loads (``gld8tr``, ``ckpt:DIR``, and
+    ``aligned-mono`` over either); empty when the spec has no local weights file."""
+    import hashlib
+    from pathlib import Path
+
+    from core.backends.registry import parse_spec
+
+    name, arg = parse_spec(spec)
+    if name == "aligned-mono":
+        return weights_version(arg or "gld8tr")
+    if name == "gld8tr":
+        from core.depthnet import SHIPPED_DIR
+
+        folder = Path(SHIPPED_DIR)
+    elif name == "ckpt" and arg:
+        folder = Path(arg)
+    else:
+        return ""
+    weights = folder / "model.safetensors" if folder.is_dir() else folder
+    if not weights.is_file():
+        return ""
+    return hashlib.sha1(weights.read_bytes()).hexdigest()[:10]
 
 
 def timed_predict(method: Baseline, sample: PairSample, device: str = "cpu") -> tuple[np.ndarray, float]:

@@ -4,7 +4,7 @@ Two clouds: ``lifted`` is what the generation loop renders (a 1000x1000 depth ma
 points, seen from a camera turned by 20 degrees, perspective splat radii), ``random`` is a Gaussian blob drawn
 with a fixed radius. Timings are the median of ``--repeats`` runs after one warm-up, synchronised on CUDA.
 
-    python -m benchmark.render_speed [--points 1000000] [--size 512] [--device cpu|cuda] [--threads 2]
+    python -m benchmark.render_speed [--points 1000000] [--size 512] [--device cpu|cuda] [--threads 1]
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 PAIR_FIELDS = (
-    "dataset", "manifest", "method", "pair_id", "scene_id", "frame_a", "frame_b", "overlap", "n_hole", "n_seam",
+    "dataset", "manifest", "method", "method_version", "pair_id", "scene_id", "frame_a", "frame_b",
+    "overlap", "n_hole", "n_seam",
     "mae_hole", "rmse_hole", "absrel_hole", "delta1_hole",
     "mae_seam", "rmse_seam", "absrel_seam", "delta1_seam",
     "mae_all", "rmse_all", "absrel_all", "delta1_all",
@@ -27,7 +28,7 @@ SUMMARY_FIELDS = (
 )  # fmt: skip
 """Columns of ``summary.csv`` / ``summary.md``: the issue's columns plus the mean inference time per pair."""
 
-_TEXT_FIELDS = {"dataset", "manifest", "method", "pair_id", "scene_id", "frame_a", "frame_b"}
+_TEXT_FIELDS = {"dataset", "manifest", "method", "method_version", "pair_id", "scene_id", "frame_a", "frame_b"}
 
 
 def read_pair_rows(path: Path) -> list[dict[str, object]]:

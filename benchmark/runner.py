@@ -30,16 +30,22 @@ def run(
 ) -> list[dict[str, object]]:
     """Score every method on every pair not yet in ``csv_path``; returns the rows of this manifest and these methods.
 
-    A row is keyed by (dataset, manifest id, method, pair id): a rerun after an interruption resumes where it
-    stopped, and rows of another pair setting in the same CSV are never mistaken for this one's.
+    A row is keyed by (dataset, manifest id, method, weights version, pair id): a rerun after an interruption
+    resumes where it stopped, and rows of another pair setting or of older weights in the same CSV are never
+    mistaken for this one's.
     """
     from tqdm import tqdm
 
     names = [m.name for m in methods]
+    stamp = f"{manifest.manifest_id}/seam{seam_px}"  # the seam width changes mae_seam: part of a row's identity
+    versions = {m.name: str(getattr(m, "version", "")) for m in methods}
     done = {
         (r["method"], r["pair_id"])
         for r in read_pair_rows(csv_path)
-        if r["dataset"] == dataset and r.get("manifest") == manifest.manifest_id
+        if r["dataset"] == dataset
+        and r.get("manifest") == stamp
+        and r["method"] in versions
+        and (r.get("method_version") or "") == versions[r["method"]]
     }
     todo = [p for p in manifest.pairs if any((n, p.pair_id) not in done for n in names)]
     skipped = len(manifest.pairs) - len(todo)
@@ -56,8 +62,9 @@ def run(
                 depth, seconds = timed_predict(method, sample, device)
                 row: dict[str, object] = {
                     "dataset": dataset,
-                    "manifest": manifest.manifest_id,
+                    "manifest": stamp,
                     "method": method.name,
+                    "method_version": versions[method.name],
                     "pair_id": pair.pair_id,
                     "scene_id": pair.scene_id,
                     "frame_a": pair.frame_a,
@@ -77,7 +84,8 @@ def run(
         r
         for r in read_pair_rows(csv_path)
         if r["dataset"] == dataset
-        and r.get("manifest") == manifest.manifest_id
+        and r.get("manifest") == stamp
         and (r["method"], r["pair_id"]) in order
+        and (r.get("method_version") or "") == versions[str(r["method"])]
     ]
     return sorted(rows, key=lambda r: order[(r["method"], r["pair_id"])])

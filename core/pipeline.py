@@ -332,7 +332,9 @@ def generate_scene(
         with timer("inpaint"):
             view = inpaint(rimg, inpaint_mask, prompt, seed=seed + i)
         with timer("complete"):
-            known_depth = known & ~inpaint_mask & (rdep > 0)
+            # Condition on all reliable rendered depth (the eroded coverage), right up to the hole, so the
+            # completion meets the existing surfaces at the seam; the image band around the hole is repainted.
+            known_depth = known & (rdep > 0)
             completed = completer(view, np.where(known_depth, rdep, 0).astype(np.float32), known_depth)
             full = np.where(covered & (rdep > 0), rdep, completed).astype(np.float32)
             full = np.where(np.isfinite(full) & (full > 0), full, 0).astype(np.float32)

@@ -144,8 +144,11 @@ def synthetic_cache(section, split: str, cache_dir: Path) -> FrameCache:
     The validation split uses the synthetic engine's reserved validation seeds, so it never shares a scene with
     training.
     """
+    from training.synth import ENGINE_VERSION
+
     recipe = {
         "version": CACHE_VERSION,
+        "engine": ENGINE_VERSION,
         "split": split,
         "scenes": section.train_scenes if split == "train" else section.val_scenes,
         "frames": section.frames_per_scene,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -21,7 +21,7 @@ class ModelSection(_Strict):
     channel_mults: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 8])
     groups: int = 8
     mono_log_scale: float = 1.0
-    fill_prior: bool = True
+    fill_prior: Literal["nearest", "push_pull", "none"] = "nearest"
 
 
 class SyntheticSection(_Strict):
@@ -70,6 +70,9 @@ class TrainConfig(_Strict):
     rescale: tuple[float, float] = (0.5, 2.0)
     """Completion samples' depth is multiplied by a log-uniform factor in this range (as the paper)."""
     silog_lambda: float = 0.85
+    """Scale-invariance of the SILog loss on monocular samples (1 = fully scale invariant, 0 = log RMSE)."""
+    silog_lambda_completion: float = 0.85
+    """The same for completion samples, whose scale the known depth fixes."""
     consistency_weight: float = 1.0
     ema_decay: float = 0.995
     teacher: str | None = None

@@ -61,14 +61,21 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
 
 
 def task_losses(model: DepthCompletionNet, batch: Batch, cfg: TrainConfig) -> dict[str, torch.Tensor]:
-    """SILog on the target (whole frame) and the known-pixel consistency term, each sample weighted."""
+    """SILog on the target and the known-pixel consistency term, each sample weighted.
+
+    Monocular samples are scored on the whole frame with ``silog_lambda`` (scale is genuinely ambiguous there).
+    Completion samples are scored on their holes -- the known pixels are the consistency term's job -- with
+    ``silog_lambda_completion``: known depth fixes the scale, so an offset in the holes is a real error.
+    """
     pred_log = model.predict_log(batch.rgb, batch.known_depth, batch.known.float())
-    silog = torch.stack([
-        silog_loss(pred_log[i : i + 1], batch.target[i : i + 1], batch.target_valid[i : i + 1], lam=cfg.silog_lambda)
-        for i in range(len(batch.weight))
-    ])
+    terms = []
+    for i in range(len(batch.weight)):
+        comp = bool(batch.completion[i])
+        region = batch.hole[i : i + 1] if comp else batch.target_valid[i : i + 1]
+        lam = cfg.silog_lambda_completion if comp else cfg.silog_lambda
+        terms.append(silog_loss(pred_log[i : i + 1], batch.target[i : i + 1], region, lam=lam))
     w = batch.weight
-    silog = (silog * w).sum() / w.sum()
+    silog = (torch.stack(terms) * w).sum() / w.sum()
     cons = consistency_loss(pred_log, batch.known_depth, batch.known & (w > 0)[:, None, None, None])
     return {"silog": silog, "consistency": cons, "loss": silog + cfg.consistency_weight * cons}
 

@@ -7,7 +7,9 @@ Ctrl-C stops it. Light to import: nothing heavy is loaded, not even torch.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import math
 import sys
 import webbrowser
 from pathlib import Path
@@ -26,7 +28,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--axes", choices=("opencv", "opengl"), default="opencv",
         help="frame of a .splat file (PLY files written by gld8tr carry their frame in the header)",
     )
-    parser.add_argument("--fov", type=float, default=None, help="horizontal field of view of the start camera (deg)")
+    parser.add_argument("--fov", type=float, default=None,
+                        help="horizontal field of view of the start camera in degrees (default: from the sidecar "
+                             "JSON beside FILE, else 53.13)")
+
+
+def sidecar_fov(path: Path) -> float | None:
+    """Horizontal FOV of the input camera from the JSON written beside a scene (``gld8tr run``) or Gaussian file
+    (``--gaussians``), so the viewer opens on the photo's framing; None when there is no readable sidecar."""
+    sidecar = path.with_suffix(".json")
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+        if "fov_deg" in data:
+            return float(data["fov_deg"])
+        intr = data["cameras"][0]["intrinsics"]
+        return math.degrees(2 * math.atan(0.5 * float(intr["width"]) / float(intr["fx"])))
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -42,7 +60,8 @@ def main(args: argparse.Namespace) -> int:
         raise InputError(f"{path.name} is not a PLY file (no 'ply' magic)")
     if suffix == ".splat" and path.stat().st_size % 32:
         raise InputError(f"{path.name} is not a .splat file (size is not a multiple of 32 bytes)")
-    server = ViewerServer(path, host=args.host, port=args.port, axes=args.axes, fov_deg=args.fov)
+    fov = args.fov if args.fov is not None else sidecar_fov(path)
+    server = ViewerServer(path, host=args.host, port=args.port, axes=args.axes, fov_deg=fov)
     sys.stdout.write(f"viewer for {path.name}: {server.url}  (Ctrl-C to stop)\n")
     sys.stdout.flush()
     if not args.no_browser:

@@ -27,18 +27,23 @@ class DepthNetConfig:
     log(depth / exp(mono_log_scale)), so a typical indoor depth (~2.7 m) sits near an output of 0."""
     max_log_ratio: float = 4.0
     """Known log(depth / median) values are clipped to +-this before entering the net (e^4 ~ 55x)."""
-    fill_prior: bool = True
-    """Start from a push-pull interpolation of the known log depth and predict a residual to it (a sixth input
-    channel and an additive output term). A small CPU-trained net then begins at a classical fill's accuracy in
-    the holes instead of having to learn interpolation from scratch."""
+    fill_prior: str = "nearest"
+    """``"nearest"`` / ``"push_pull"`` / ``"none"``: start from a classical fill of the known log depth (the
+    nearest known pixel, or a smooth push-pull interpolation) given as a seventh input channel, and predict a
+    residual to it. A small CPU-trained net then begins at a classical fill's accuracy in the holes instead of
+    having to learn to propagate depth from scratch; with nothing known the fill is 0 and the net is monocular."""
     min_depth: float = 0.05
     max_depth: float = 200.0
     """Predictions are clamped to [min_depth, max_depth] metres."""
 
+    def __post_init__(self) -> None:
+        if self.fill_prior not in ("nearest", "push_pull", "none"):
+            raise ValueError(f"fill_prior must be 'nearest', 'push_pull' or 'none', got {self.fill_prior!r}")
+
     @property
     def in_channels(self) -> int:
         """RGB + known log-depth ratio + known mask + "any depth known" flag (+ the filled log ratio)."""
-        return 7 if self.fill_prior else 6
+        return 6 if self.fill_prior == "none" else 7
 
     @property
     def stride(self) -> int:
@@ -54,6 +59,8 @@ class DepthNetConfig:
         """Build from a dict, ignoring unknown keys (e.g. ``model_type`` written for humans)."""
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
+        if isinstance(kwargs.get("fill_prior"), bool):  # early interim checkpoints stored a flag
+            kwargs["fill_prior"] = "push_pull" if kwargs["fill_prior"] else "none"
         if "channel_mults" in kwargs:
             kwargs["channel_mults"] = tuple(int(m) for m in kwargs["channel_mults"])
         return cls(**kwargs)

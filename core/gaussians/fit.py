@@ -16,7 +16,6 @@ The scene is duck-typed: anything with ``points``, ``colors``, ``normals``, ``ca
 from __future__ import annotations
 
 import logging
-import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -64,7 +63,7 @@ class FitConfig:
     lr_scales: float = 5e-3
     lr_quats: float = 1e-3
     background: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    max_init_per_pixel: float = 1.0  # init cap: this many Gaussians per working-resolution target pixel
+    max_init_per_pixel: float = 1.5  # init cap: this many Gaussians per working-resolution target pixel
     densify: DensifyConfig = field(default_factory=DensifyConfig)
     seed: int = 0
 
@@ -210,9 +209,10 @@ def fit_gaussians(
     # 2. Initialisation.
     if init is None:
         cap = int(cfg.max_init_per_pixel * sum(t.shape[0] * t.shape[1] for t in targets))
-        init = gaussians_from_points(  # footprints from the full-resolution cameras the points came from
-            scene.points, scene.colors, scene.cameras, normals=scene.normals, sh_degree=cfg.sh_degree,
-            max_gaussians=cap, seed=cfg.seed,
+        downsampled = any(c.intrinsics.width < s.intrinsics.width for c, s in zip(cams, scene.cameras, strict=True))
+        init = gaussians_from_points(  # merged to working pixels when the targets are smaller than the photos
+            scene.points, scene.colors, cams if downsampled else scene.cameras, normals=scene.normals,
+            sh_degree=cfg.sh_degree, max_gaussians=cap, merge_cells=downsampled, seed=cfg.seed,
         )
     init = init.with_sh_degree(cfg.sh_degree).to(dev)
     bg = cfg.background
@@ -285,8 +285,3 @@ def fit_gaussians(
         resolution=(targets[0].shape[1], targets[0].shape[0]),
         num_init=len(init),
     )
-
-
-def mean_psnr(values: Sequence[float]) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return sum(finite) / len(finite) if finite else float("inf")

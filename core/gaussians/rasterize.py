@@ -9,7 +9,9 @@ pairs are generated at once, pairs too faint to matter (alpha < 1/255, as in 3DG
 autograd, and the survivors are stably sorted by pixel; because Gaussians were depth-sorted before the pairs
 were generated, each pixel's run of pairs is already front-to-back. Transmittance is then a segmented exclusive
 cumulative sum of ``log(1 - alpha)`` (in float64, since the running sum spans every pixel), and colours are
-accumulated with one ``index_add``. Everything is differentiable by plain autograd.
+accumulated with one ``index_add``. Projection is plain autograd; compositing has a hand-written backward
+(``_CompositePairs``) because autograd's pair-sized intermediates made it ~2x slower; both are checked against
+finite differences in ``tests/gaussians/test_rasterize.py``.
 
 Conventions: pixel centres at integer coordinates (the project's convention; gsplat puts them at +0.5, see
 ``core.gaussians.gsplat_backend``), OpenCV camera axes, ``world_to_cam`` = inverse of ``Camera.cam_to_world``.
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from core.camera import Camera
-from core.gaussians.model import Gaussians, covariance_3d
+from core.gaussians.model import Gaussians, quat_to_rotmat
 from core.gaussians.sh import eval_sh_colors
 
 log = logging.getLogger(__name__)
@@ -94,16 +96,17 @@ def project_gaussians(
     lim_y_pos, lim_y_neg = (height - cy) / fy + 0.3 * height / fy, cy / fy + 0.3 * height / fy
     tx = torch.minimum(torch.maximum(cam[:, 0] / z, -lim_x_neg), lim_x_pos) * z
     ty = torch.minimum(torch.maximum(cam[:, 1] / z, -lim_y_neg), lim_y_pos) * z
-    zero = torch.zeros_like(z)
-    J = torch.stack(
-        [fx / z, zero, -fx * tx / (z * z), zero, fy / z, -fy * ty / (z * z)], dim=-1
-    ).reshape(-1, 2, 3)
-    cov_world = covariance_3d(g.quats[ids], g.log_scales[ids])
-    cov_cam = R @ cov_world @ R.T
-    cov2d = J @ cov_cam @ J.transpose(-1, -2)
-    a = cov2d[:, 0, 0] + eps2d
-    b = cov2d[:, 0, 1]
-    c = cov2d[:, 1, 1] + eps2d
+    # cov2d = J R Sigma R^T J^T with Sigma = M M^T, M = rot(q) diag(s). T = J R is written out (J has two zeros,
+    # so each row of T blends two rows of R) and cov2d = (T M)(T M)^T, all elementwise: tiny batched matmuls are
+    # the slowest way to do 3x3 algebra on a CPU.
+    T0 = (fx / z)[:, None] * R[0] - (fx * tx / (z * z))[:, None] * R[2]  # [M, 3]
+    T1 = (fy / z)[:, None] * R[1] - (fy * ty / (z * z))[:, None] * R[2]
+    M = quat_to_rotmat(g.quats[ids]) * g.log_scales[ids].exp()[:, None, :]  # [M, 3, 3], columns = scaled axes
+    A0 = (T0[:, :, None] * M).sum(1)  # rows of T M, [M, 3]
+    A1 = (T1[:, :, None] * M).sum(1)
+    a = (A0 * A0).sum(-1) + eps2d
+    b = (A0 * A1).sum(-1)
+    c = (A1 * A1).sum(-1) + eps2d
     det = (a * c - b * b).clamp_min(1e-12)
     conics = torch.stack([c / det, -b / det, a / det], dim=-1)
 
@@ -178,6 +181,66 @@ def _candidate_pairs(
     return rows, pix
 
 
+class _CompositePairs(torch.autograd.Function):
+    """Alpha compositing of depth-ordered (Gaussian, pixel) pairs with a hand-written backward.
+
+    Forward: per pair k of pixel p, ``alpha_k = min(o e^P_k, ALPHA_MAX)``, ``T_k = prod_{j<k} (1 - alpha_j)``,
+    ``w_k = alpha_k T_k``; ``out[p] = sum_k w_k (rgb, z, 1)``. Backward uses
+    ``dL/dalpha_k = g_k T_k - (sum_{m>k} g_m w_m) / (1 - alpha_k)`` with ``g_k = dL/dw_k``, a reverse segmented
+    sum, instead of letting autograd record a dozen pair-sized intermediate tensors: the same gradients
+    (checked against finite differences in the tests) at a fraction of the memory traffic.
+    """
+
+    @staticmethod
+    def forward(ctx, params, feats, rows, pix, pxy, seg_start, seg_end, n_pix):  # noqa: ANN001, ANN205
+        p = params.index_select(0, rows)
+        d = pxy - p[:, :2]
+        power = -0.5 * (p[:, 2] * d[:, 0] ** 2 + p[:, 4] * d[:, 1] ** 2) - p[:, 3] * d[:, 0] * d[:, 1]
+        e = torch.exp(power)
+        raw = p[:, 5] * e
+        alpha = raw.clamp_max(ALPHA_MAX)
+        log_t = torch.log1p(-alpha).double()
+        excl = torch.cumsum(log_t, 0) - log_t  # float64: the running sum spans every pixel of the image
+        trans = torch.exp(excl - excl.index_select(0, seg_start)).to(params.dtype)
+        weight = alpha * trans
+        f = feats.index_select(0, rows)
+        out = torch.zeros(n_pix, 5, device=params.device, dtype=params.dtype)
+        out.index_add_(0, pix, torch.cat([f * weight[:, None], weight[:, None]], dim=1))
+        ctx.save_for_backward(params, feats, rows, pix, pxy, seg_end, e, alpha, trans)
+        ctx.clamped = raw >= ALPHA_MAX
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):  # noqa: ANN001, ANN205
+        params, feats, rows, pix, pxy, seg_end, e, alpha, trans = ctx.saved_tensors
+        weight = alpha * trans
+        g = grad_out.index_select(0, pix)  # [K, 5]
+        f = feats.index_select(0, rows)
+        grad_feats = torch.zeros_like(feats).index_add_(0, rows, g[:, :4] * weight[:, None])
+        g_w = (g[:, :4] * f).sum(1) + g[:, 4]
+        q = torch.cumsum((g_w * weight).double(), 0)
+        behind = (q.index_select(0, seg_end) - q).to(params.dtype)  # sum over later pairs of the same pixel
+        g_alpha = g_w * trans - behind / (1 - alpha)
+        g_alpha = torch.where(ctx.clamped, torch.zeros_like(g_alpha), g_alpha)
+        p = params.index_select(0, rows)
+        d = pxy - p[:, :2]
+        g_power = g_alpha * p[:, 5] * e
+        dx, dy = d[:, 0], d[:, 1]
+        per_pair = torch.stack(
+            [
+                g_power * (p[:, 2] * dx + p[:, 3] * dy),
+                g_power * (p[:, 4] * dy + p[:, 3] * dx),
+                g_power * (-0.5 * dx * dx),
+                g_power * (-dx * dy),
+                g_power * (-0.5 * dy * dy),
+                g_alpha * e,
+            ],
+            dim=1,
+        )
+        grad_params = torch.zeros_like(params).index_add_(0, rows, per_pair)
+        return grad_params, grad_feats, None, None, None, None, None, None
+
+
 def composite(
     proj: dict[str, torch.Tensor], width: int, height: int, background: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
@@ -185,27 +248,22 @@ def composite(
     means2d = proj["means2d"]
     device, dtype = means2d.device, means2d.dtype
     params = torch.cat([means2d, proj["conics"], proj["opacities"][:, None]], dim=1)  # [M, 6]
+    feats = torch.cat([proj["colors"], proj["z"][:, None]], dim=1)  # [M, 4]
     with torch.no_grad():
         rows, pix = _candidate_pairs(params.detach(), proj["radii"], width, height)
         order = torch.sort(pix, stable=True).indices  # stable: keeps depth order inside each pixel
         rows, pix = rows[order], pix[order].long()
+        k = torch.arange(len(pix), device=device)
         first = torch.ones_like(pix, dtype=torch.bool)
         first[1:] = pix[1:] != pix[:-1]
-        seg_start = torch.cummax(torch.where(first, torch.arange(len(pix), device=device), 0), 0).values
+        last = torch.ones_like(first)
+        last[:-1] = first[1:]
+        seg_start = torch.cummax(torch.where(first, k, 0), 0).values
+        seg_end = torch.cummin(torch.where(last, k, len(pix)).flip(0), 0).values.flip(0)
         pxy = torch.stack([pix % width, torch.div(pix, width, rounding_mode="floor")], dim=1).to(dtype)
 
-    p = params.index_select(0, rows)  # one gather per pair; its backward is one index_add
-    d = pxy - p[:, :2]
-    power = -0.5 * (p[:, 2] * d[:, 0] ** 2 + p[:, 4] * d[:, 1] ** 2) - p[:, 3] * d[:, 0] * d[:, 1]
-    alpha = (p[:, 5] * torch.exp(power)).clamp_max(ALPHA_MAX)
-    log_t = torch.log1p(-alpha).double()
-    excl = torch.cumsum(log_t, 0) - log_t
-    trans = torch.exp(excl - excl.index_select(0, seg_start)).to(dtype)
-    weight = alpha * trans
-
     n_pix = width * height
-    feats = torch.cat([proj["colors"], proj["z"][:, None]], dim=1).index_select(0, rows) * weight[:, None]  # [P, 4]
-    acc = torch.zeros(n_pix, 5, device=device, dtype=dtype).index_add(0, pix, torch.cat([feats, weight[:, None]], 1))
+    acc = _CompositePairs.apply(params, feats, rows, pix, pxy, seg_start, seg_end, n_pix)
     rgb, zsum, alpha_img = acc[:, :3], acc[:, 3], acc[:, 4]
     if background is not None:
         rgb = rgb + (1 - alpha_img)[:, None] * background.to(device=device, dtype=dtype)

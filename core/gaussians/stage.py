@@ -46,7 +46,13 @@ def gaussian_stage(
         on_progress=on_progress,
     )
     save_gaussians(result.gaussians, output, axes=axes)
-    summary = {**result.summary(), "path": output.name, "axes": axes, "format": output.suffix.lower().lstrip(".")}
+    summary = {
+        **result.summary(),
+        "path": output.name,
+        "axes": axes,
+        "format": output.suffix.lower().lstrip("."),
+        "fov_deg": round(scene.cameras[0].intrinsics.fov_x_deg, 4),  # the viewer starts from the input camera
+    }
     write_bytes_atomic(output.with_suffix(".json"), (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
     log.info(
         "Gaussians -> %s: %d splats, PSNR input %.2f dB, views %s dB",

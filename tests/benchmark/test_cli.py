@@ -38,6 +38,19 @@ def test_middlebury_run_writes_the_tables_and_resumes(tmp_path):
     assert again.stdout == res.stdout
 
 
-def test_dataset_without_root_is_a_user_error(tmp_path):
-    res = _bench("--dataset", "scannet", "--methods", "nearest", "--out", str(tmp_path))
-    assert res.returncode == 2 and "--root" in res.stderr and "Traceback" not in res.stderr
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dataset", "scannet"], "--root"),
+        (["--dataset", "synthetic", "--offsets", "3,x"], "--offsets"),
+        (["--dataset", "synthetic", "--methods", "nearest,nearest"], "twice"),
+        (["--dataset", "synthetic", "--seam-px", "0"], "--seam-px"),
+        (["--dataset", "synthetic", "--overlap", "0.9", "0.4"], "overlap band"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(tmp_path, capsys, args, message):
+    from core.cli import main
+
+    assert main(["benchmark", *args, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

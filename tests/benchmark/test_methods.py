@@ -44,3 +44,14 @@ def test_checkpoint_methods_complete_the_hole_and_keep_the_known_depth(checkpoin
 def test_unknown_method_is_an_input_error():
     with pytest.raises(InputError, match="unknown depth completer"):
         build_method("no-such-method")
+
+
+def test_weights_version_follows_the_checkpoint_file(checkpoint):
+    import hashlib
+
+    from benchmark.methods import weights_version
+
+    expected = hashlib.sha1((checkpoint / "model.safetensors").read_bytes()).hexdigest()[:10]
+    assert weights_version(f"ckpt:{checkpoint}") == expected
+    assert weights_version(f"aligned-mono:ckpt:{checkpoint}") == expected
+    assert weights_version("nearest") == ""

@@ -73,6 +73,7 @@ def test_stage_writes_ply_and_metrics(room_48x36, tmp_path):
     assert len(g) == summary["num_gaussians"]
     on_disk = json.loads((tmp_path / "gs.json").read_text())
     assert on_disk == summary and on_disk["format"] == "ply" and len(on_disk["psnr_views_db"]) == 3
+    assert on_disk["fov_deg"] == pytest.approx(53.13, abs=1e-3)
     with pytest.raises(ValueError, match=".ply or .splat"):
         gaussian_stage(room_48x36, tmp_path / "gs.obj", iters=1)
 

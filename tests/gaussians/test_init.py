@@ -9,7 +9,14 @@ import torch
 from conftest import psnr_np
 
 from core.camera import Camera, Intrinsics, unproject_depth
-from core.gaussians.init import FLATNESS, FOOTPRINT_SIGMA, INIT_OPACITY, estimate_normals, gaussians_from_points
+from core.gaussians.init import (
+    FLATNESS,
+    FOOTPRINT_SIGMA,
+    INIT_OPACITY,
+    estimate_normals,
+    gaussians_from_points,
+    merge_to_pixel_cells,
+)
 from core.gaussians.model import quat_to_rotmat
 from core.gaussians.rasterize import rasterize_reference
 
@@ -73,3 +80,17 @@ def test_initial_render_already_looks_like_the_photo(room_48x36):
     for cam, view in zip(scene.cameras, scene.views, strict=True):
         image = rasterize_reference(g, cam).image.clamp(0, 1).numpy()
         assert psnr_np((image * 255).round(), view) > 20.0
+
+
+def test_merging_leaves_one_point_per_working_pixel_with_the_box_colour():
+    """Points lifted at 64x48 merged for a 32x24 camera: one per pixel (and per depth layer), colours averaged
+    over each 2x2 block like a box-downsampled photo."""
+    cam, pts, colors = _plane(lambda u, v: np.where(u < 32, 2.0, 4.0), width=64, height=48)
+    small = Camera(cam.intrinsics.scaled(0.5), cam.cam_to_world)
+    merged, rgb, _ = merge_to_pixel_cells(torch.from_numpy(pts), torch.from_numpy(colors).float(), None, [small])
+    assert len(merged) == 32 * 24
+    box = colors.reshape(24, 2, 32, 2, 3).astype(np.float64).mean(axis=(1, 3)).reshape(-1, 3)
+    order = np.lexsort((merged[:, 0].numpy() / merged[:, 2].numpy(), merged[:, 1].numpy() / merged[:, 2].numpy()))
+    assert np.allclose(rgb.numpy()[order], box, atol=1e-3)
+    g = gaussians_from_points(pts, colors, [small], merge_cells=True)
+    assert len(g) == 32 * 24

@@ -140,3 +140,12 @@ def test_browser_draws_points_and_splat_files(room_files, tmp_path, name):
         _screenshot(server.url, tmp_path / "shot.png", tmp_path / "profile")
     drawn, spread = _drawn_fraction(tmp_path / "shot.png")
     assert drawn > (0.3 if name == "scene.ply" else 0.9) and spread > 10, (drawn, spread)
+
+
+def test_view_takes_the_start_fov_from_the_sidecar(room_files, tmp_path):
+    from core.commands.view import sidecar_fov
+
+    assert sidecar_fov(room_files / "scene.ply") == pytest.approx(53.13, abs=0.01)  # the pipeline's scene.json
+    (tmp_path / "gs.json").write_text(json.dumps({"fov_deg": 41.5}))  # what gaussian_stage writes
+    assert sidecar_fov(tmp_path / "gs.ply") == 41.5
+    assert sidecar_fov(tmp_path / "none.ply") is None

@@ -149,3 +149,20 @@ def test_push_pull_fill_keeps_known_values_and_interpolates_between_them() -> No
     holes = filled[..., 4:10]
     assert (holes >= 1.0 - 1e-5).all() and (holes <= 3.0 + 1e-5).all()
     assert float(push_pull_fill(torch.ones(1, 1, 6, 7), torch.zeros(1, 1, 6, 7)).abs().max()) == 0.0
+
+
+def test_torch_nearest_fill_matches_the_exact_distance_transform() -> None:
+    from core.depthnet.model import nearest_fill
+    from training.evaluate import nearest_fill as exact_nearest_fill
+
+    rng = np.random.default_rng(0)
+    values = rng.uniform(1, 5, (3, 41, 67)).astype(np.float32)
+    known = np.zeros_like(values, dtype=bool)
+    known[0, :, :20] = True  # a strip, as a camera turn leaves
+    known[1] = rng.random((41, 67)) < 0.02  # sparse points
+    filled = nearest_fill(torch.from_numpy(values)[:, None], torch.from_numpy(known)[:, None].float())[:, 0].numpy()
+    for i in range(2):
+        exact = exact_nearest_fill(values[i], known[i])
+        assert np.mean(filled[i] != exact) < 0.01  # jump flooding may pick another seed at (near-)ties only
+        np.testing.assert_array_equal(filled[i][known[i]], values[i][known[i]])
+    assert (filled[2] == 0).all()  # nothing known: no fill

@@ -156,6 +156,9 @@ def test_reader_frames_and_validation_split():
         SyntheticReader(10, 1, H, W, seed=VALIDATION_SEED_START - 5)
     with pytest.raises(KeyError):
         reader.frames("synth-indoor-999")
+    # The inference camera (focal = width) on request.
+    fixed = SyntheticReader(1, 1, H, W, seed=3, fov_range_deg=(53.13, 53.13))
+    assert fixed.frames(fixed.scene_ids()[0])[0].K[0, 0] == pytest.approx(W, rel=1e-3)
 
 
 def test_indoor_cameras_vary_and_stay_in_free_space():
@@ -191,14 +194,15 @@ def test_outdoor_frames_have_sky_at_depth_zero_and_ground_normals_up():
 
 @pytest.mark.slow
 def test_render_speed_128x160():
-    """Acceptance: a 128x160 frame well under 0.1 s on this CPU (loose bound: the machine is shared)."""
-    reader = SyntheticReader(2, 4, 128, 160, seed=100)
+    """Acceptance: a 128x160 frame well under 0.1 s on one CPU core. Measured as process CPU time (wall time on a
+    shared machine measures the neighbours); typical: 0.04 s indoor, 0.06 s outdoor."""
+    reader = SyntheticReader(4, 4, 128, 160, seed=100)
     times = []
     for sid in reader.scene_ids():
         frames = reader.frames(sid)
-        frames[0]  # build the scene outside the timing
+        frames[0]  # build the scene and its cameras outside the timing
         for i in range(1, 4):
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             frames[i]
-            times.append(time.perf_counter() - t0)
-    assert float(np.median(times)) < 0.25
+            times.append(time.process_time() - t0)
+    assert float(np.median(times)) < 0.1, times

@@ -73,7 +73,7 @@ def test_a_few_training_steps_lower_the_loss(cache_dir, tmp_path) -> None:
     trainer.train()
     with torch.no_grad():
         after = {k: float(v) for k, v in task_losses(trainer.model, probe, trainer.cfg).items()}
-    assert after["loss"] < 0.8 * before["loss"], (before, after)
+    assert after["loss"] < 0.9 * before["loss"], (before, after)
     rows = list(csv.DictReader((tmp_path / "run" / "train_metrics.csv").open()))
     assert [int(r["step"]) for r in rows] == list(range(1, 26))
     assert {"loss", "silog", "consistency"} <= set(rows[0])
@@ -152,3 +152,19 @@ def test_tiny_recipe_runs_end_to_end_from_the_cli(tmp_path) -> None:
     metrics = yaml.safe_load((out / "metrics.json").read_text())
     assert metrics["step"] == 150 and metrics["hole_n"] > 0
     assert 0 < metrics["hole_absrel"] < 1
+
+
+def test_self_training_samples_complete_the_models_own_depth_under_warp_masks() -> None:
+    from training.self_training import SelfTrainingSource, load_photos
+
+    torch.manual_seed(0)
+    model = DepthCompletionNet().eval()
+    source = SelfTrainingSource(load_photos("skimage"), crop=(48, 64))
+    batch = source.batch(np.random.default_rng(0), 3, model)
+    assert batch.rgb.shape == (3, 3, 48, 64) and batch.completion.all()
+    with torch.no_grad():
+        zeros = torch.zeros_like(batch.target)
+        mono = model(batch.rgb, zeros, zeros)
+    torch.testing.assert_close(batch.target, mono)  # the target is the model's own monocular prediction
+    assert batch.hole.any() and batch.known.any()
+    torch.testing.assert_close(batch.known_depth[batch.known], batch.target[batch.known])

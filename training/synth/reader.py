@@ -17,6 +17,7 @@ import numpy as np
 
 from core.camera import Camera
 from training.data.frame import Frame, FrameSequence
+from training.synth.cameras import FOV_RANGE_DEG
 from training.synth.scene import KINDS, SceneKind, SyntheticScene
 
 VALIDATION_SEED_START = 1_000_000
@@ -37,6 +38,7 @@ class SyntheticReader:
         kinds: Sequence[SceneKind] = KINDS,
         split: Literal["train", "val"] = "train",
         shadows: bool = True,
+        fov_range_deg: tuple[float, float] = FOV_RANGE_DEG,
     ) -> None:
         if n_scenes < 1 or views_per_scene < 1:
             raise ValueError(f"n_scenes and views_per_scene must be >= 1, got {n_scenes}, {views_per_scene}")
@@ -54,6 +56,7 @@ class SyntheticReader:
         self.height, self.width = height, width
         self.kinds = tuple(kinds)
         self.shadows = shadows
+        self.fov_range_deg = fov_range_deg
         self._seeds: dict[str, tuple[int, SceneKind]] = {}
         for i in range(n_scenes):
             kind = self.kinds[i % len(self.kinds)]
@@ -78,7 +81,8 @@ class SyntheticReader:
             raise KeyError(f"unknown synthetic scene {scene_id!r}")
         seed, kind = self._seeds[scene_id]
         scene = SyntheticScene.random(seed, kind)
-        cams = scene.sample_cameras(self.views_per_scene, np.random.default_rng([seed, 7]), self.height, self.width)
+        rng = np.random.default_rng([seed, 7])
+        cams = scene.sample_cameras(self.views_per_scene, rng, self.height, self.width, self.fov_range_deg)
         self._cache[scene_id] = (scene, cams)
         while len(self._cache) > SCENE_CACHE:
             self._cache.popitem(last=False)

@@ -29,7 +29,7 @@ from training.synth.textures import TextureAtlas
 SceneKind = Literal["indoor", "outdoor"]
 KINDS: tuple[SceneKind, ...] = ("indoor", "outdoor")
 
-ENGINE_VERSION = 2
+ENGINE_VERSION = 3
 """Bumped whenever the same seed renders differently (layouts, cameras, shading): include it in cache keys."""
 
 RAY_CHUNK = 32768
@@ -127,10 +127,13 @@ class SyntheticScene:
 
     # ------------------------------------------------------------------ rendering
 
-    def _shade(self, p: torch.Tensor, n: torch.Tensor, prim: torch.Tensor, shadows: bool = True) -> torch.Tensor:
-        """RGB [M, 3] of hit points: texture albedo x (ambient + Lambert, hard shadows when ``shadows``)."""
+    def _shade(
+        self, p: torch.Tensor, n: torch.Tensor, prim: torch.Tensor, footprint: torch.Tensor, shadows: bool = True
+    ) -> torch.Tensor:
+        """RGB [M, 3] of hit points: texture albedo (mip level from the pixel ``footprint`` in metres) x (ambient +
+        Lambert, hard shadows when ``shadows``)."""
         light = self.layout.light
-        albedo = self.atlas.sample(self._materials[prim], surface_uv(p, n, prim, self.prims))
+        albedo = self.atlas.sample(self._materials[prim], surface_uv(p, n, prim, self.prims), footprint)
         origin = p + n * 2e-3
         if light.position is not None:
             light_pos = torch.as_tensor(light.position, dtype=torch.float32)[None]
@@ -181,14 +184,26 @@ class SyntheticScene:
         normals = torch.zeros(N, 3)
         color = self._sky(d)
         if hit.any():
-            p = o + depth[hit, None] * d[hit]
-            n = surface_normals(p, prim[hit], self.prims)
-            n = torch.where(((n * d[hit]).sum(-1, keepdim=True) > 0), -n, n)  # face the camera
-            normals[hit] = n
-            color[hit] = torch.cat(
+            rows = torch.nonzero(hit).squeeze(1)
+            d_hit, prim_hit = d[rows], prim[rows]
+            p = o + depth[rows, None] * d_hit
+            n = surface_normals(p, prim_hit, self.prims)
+            cos = (n * d_hit).sum(-1) / d_hit.norm(dim=-1)
+            n = torch.where(cos[:, None] > 0, -n, n)  # face the camera
+            normals[rows] = n
+            # The pixel's size on the surface: distance / focal, stretched by obliquity (geometric mean of the
+            # two axes of the footprint ellipse).
+            footprint = depth[rows] * d_hit.norm(dim=-1) / K[0, 0] / cos.abs().clamp_min(0.05).sqrt()
+            color[rows] = torch.cat(
                 [
-                    self._shade(p[s : s + RAY_CHUNK], n[s : s + RAY_CHUNK], prim[hit][s : s + RAY_CHUNK], shadows)
-                    for s in range(0, n.shape[0], RAY_CHUNK)
+                    self._shade(
+                        p[s : s + RAY_CHUNK],
+                        n[s : s + RAY_CHUNK],
+                        prim_hit[s : s + RAY_CHUNK],
+                        footprint[s : s + RAY_CHUNK],
+                        shadows,
+                    )
+                    for s in range(0, rows.shape[0], RAY_CHUNK)
                 ]
             )
         # Back to raster order.

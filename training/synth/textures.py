@@ -200,28 +200,50 @@ def make_material(rng: np.random.Generator, pattern: str | None = None) -> Mater
 
 
 class TextureAtlas:
-    """All materials of a scene stacked for batched bilinear lookup with wrap-around."""
+    """All materials of a scene stacked for batched bilinear lookup with wrap-around, with a mip pyramid.
+
+    Why mips: a brick wall 30 m away packs many texels into one pixel; sampling the full-resolution texture there
+    gives moire and salt-and-pepper noise that no camera produces. Each pixel reads the level whose texel size
+    matches its footprint on the surface (box-filtered 2x2 levels down to one texel, the material's mean).
+    """
 
     def __init__(self, materials: list[Material]) -> None:
         assert materials, "a scene needs at least one material"
         self.materials = materials
-        self.texels = torch.from_numpy(np.stack([m.texture for m in materials])).reshape(-1, 3)  # [M*T*T, 3]
+        level = torch.from_numpy(np.stack([m.texture for m in materials]))  # [M, T, T, 3]
+        self.levels = [level.reshape(-1, 3)]
+        while level.shape[1] > 1:
+            M, T = level.shape[0], level.shape[1]
+            level = level.reshape(M, T // 2, 2, T // 2, 2, 3).mean(dim=(2, 4))
+            self.levels.append(level.reshape(-1, 3))
         self.tile_m = torch.tensor([m.tile_m for m in materials], dtype=torch.float32)
 
-    def sample(self, material: torch.Tensor, uv_m: torch.Tensor) -> torch.Tensor:
-        """Albedo [N, 3] for material ids [N] at surface coordinates [N, 2] (metres)."""
-        T = TEX_SIZE
+    def _bilinear(self, k: int, material: torch.Tensor, uv_m: torch.Tensor) -> torch.Tensor:
+        T = TEX_SIZE >> k
+        texels = self.levels[k]
         st = uv_m / self.tile_m[material, None] * T - 0.5
         i0 = torch.floor(st)
         f = st - i0
-        i0 = i0.long()
+        i0 = i0.long() % T
+        i1 = (i0 + 1) % T
         base = material * (T * T)
-
-        def tex(ix: torch.Tensor, iy: torch.Tensor) -> torch.Tensor:
-            return self.texels[base + (iy % T) * T + (ix % T)]
-
-        x0, y0 = i0[:, 0], i0[:, 1]
+        x0, y0, x1, y1 = i0[:, 0], i0[:, 1], i1[:, 0], i1[:, 1]
         fx, fy = f[:, 0:1], f[:, 1:2]
-        top = tex(x0, y0) * (1 - fx) + tex(x0 + 1, y0) * fx
-        bot = tex(x0, y0 + 1) * (1 - fx) + tex(x0 + 1, y0 + 1) * fx
+        top = texels[base + y0 * T + x0] * (1 - fx) + texels[base + y0 * T + x1] * fx
+        bot = texels[base + y1 * T + x0] * (1 - fx) + texels[base + y1 * T + x1] * fx
         return top * (1 - fy) + bot * fy
+
+    def sample(
+        self, material: torch.Tensor, uv_m: torch.Tensor, footprint_m: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Albedo [N, 3] for material ids [N] at surface coordinates [N, 2] (metres); ``footprint_m`` [N] is the
+        size of the pixel on the surface (metres) and picks the mip level (None: full resolution)."""
+        if footprint_m is None:
+            return self._bilinear(0, material, uv_m)
+        texels_per_pixel = footprint_m / self.tile_m[material] * TEX_SIZE
+        level = torch.log2(texels_per_pixel.clamp_min(1.0)).round().long().clamp(0, len(self.levels) - 1)
+        out = torch.empty(material.shape[0], 3)
+        for k in torch.unique(level).tolist():
+            sel = torch.nonzero(level == k).squeeze(1)
+            out[sel] = self._bilinear(k, material[sel], uv_m[sel])
+        return out

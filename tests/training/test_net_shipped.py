@@ -1,0 +1,70 @@
+"""The checkpoint shipped in core/weights/gld8tr-depth/: it loads by default, keeps known depth, and its card
+reports the numbers in its metrics.json (which the slow test recomputes from scratch)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.backends import registry
+from core.depthnet import SHIPPED_DIR, DepthCompletionNet
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_checkpoint_is_small_and_complete() -> None:
+    for name in ("config.json", "model.safetensors", "metrics.json", "MODEL_CARD.md"):
+        assert (SHIPPED_DIR / name).is_file(), name
+    assert (SHIPPED_DIR / "model.safetensors").stat().st_size < 10 * 2**20
+    assert 1_000_000 <= DepthCompletionNet.from_pretrained(SHIPPED_DIR).num_parameters() <= 3_000_000
+
+
+def test_default_backends_load_the_shipped_weights_and_keep_known_depth() -> None:
+    completer = registry.build_depth_completer()
+    estimator = registry.build_depth_estimator()
+    assert completer.name == estimator.name == "gld8tr"
+    from skimage import data
+
+    image = np.ascontiguousarray(data.coffee()[::4, ::4])
+    mono = estimator(image)
+    assert mono.shape == image.shape[:2] and np.isfinite(mono).all() and (mono > 0).all()
+    known = np.zeros(mono.shape, bool)
+    known[:, : mono.shape[1] // 2] = True
+    out = completer(image, np.where(known, 2.0 * mono, 0).astype(np.float32), known)
+    np.testing.assert_array_equal(out[known], (2.0 * mono)[known].astype(np.float32))
+    assert (out[~known] > 0).all()
+
+
+def test_model_card_reports_the_metrics_file() -> None:
+    metrics = json.loads((SHIPPED_DIR / "metrics.json").read_text())
+    card = (SHIPPED_DIR / "MODEL_CARD.md").read_text()
+    for key in ("hole_absrel", "nearest_hole_absrel", "alignedmono_hole_absrel", "frame_absrel"):
+        assert f"{metrics[key]:.4f}" in card, key
+    # The acceptance bar of the shipped model: better than both classical baselines on hole pixels.
+    for base in ("nearest_hole", "alignedmono_hole"):
+        assert metrics["hole_absrel"] < metrics[f"{base}_absrel"]
+        assert metrics["hole_mae"] < metrics[f"{base}_mae"]
+        assert metrics["hole_delta1"] > metrics[f"{base}_delta1"]
+    assert "gld8tr train --config configs/gld8tr-depth.yaml --eval core/weights/gld8tr-depth" in card
+
+
+@pytest.mark.slow
+def test_model_card_numbers_are_reproduced_by_its_command(tmp_path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-m", "core.cli", "train", "--config", "configs/gld8tr-depth.yaml", "--eval",
+         "core/weights/gld8tr-depth", "--out", str(tmp_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=1200,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads((tmp_path / "eval.json").read_text())
+    want = json.loads((SHIPPED_DIR / "metrics.json").read_text())
+    for key in ("hole_absrel", "hole_delta1", "hole_mae", "nearest_hole_absrel", "alignedmono_hole_absrel",
+                "frame_absrel", "frame_delta1"):
+        assert got[key] == pytest.approx(want[key], rel=1e-3, abs=1e-4), key
