@@ -23,9 +23,10 @@ from api.jobstore import MemoryJobStore, RedisJobStore
 from api.metrics import Metrics
 from api.middleware import BodySizeLimit, LatencyMetrics
 from api.problems import install_problem_handlers
-from api.routes import health, scenes
+from api.routes import health, scenes, viewer
 from api.runner import CeleryRunner, ThreadRunner
 from api.settings import Settings, get_settings
+from api.signing import FileUrlSigner
 from api.storage import LocalStorage, build_storage, job_prefix
 
 log = logging.getLogger(__name__)
@@ -35,13 +36,14 @@ EMBEDDED_ENV = "GLD8TR_EMBEDDED"
 
 def build_service(settings: Settings, *, embedded: bool) -> Service:
     auth = ApiKeyAuth(settings.api_key_hashes())
+    signer = FileUrlSigner(settings.file_url_secret.get_secret_value(), settings.presign_expiry_s)
     if embedded:
         store = MemoryJobStore(settings.retention_s)
         storage = LocalStorage(settings.data_dir / "objects")
-        return Service(settings, store, storage, ThreadRunner(settings, store, storage), auth)
+        return Service(settings, store, storage, ThreadRunner(settings, store, storage), auth, signer)
     store = RedisJobStore(settings.redis_url, settings.key_prefix, settings.retention_s)
     storage = build_storage(settings)
-    return Service(settings, store, storage, CeleryRunner(settings, store), auth)
+    return Service(settings, store, storage, CeleryRunner(settings, store), auth, signer)
 
 
 def purge_expired(service: Service, now: float | None = None) -> int:
@@ -90,6 +92,7 @@ def create_app(settings: Settings | None = None, *, embedded: bool = False, serv
     install_problem_handlers(app)
     app.include_router(scenes.router)
     app.include_router(health.router)
+    app.include_router(viewer.router)
     # Outermost last: latency sees every answer, including the body limit's 413.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)  # + multipart framing
     app.add_middleware(LatencyMetrics, metrics=metrics)

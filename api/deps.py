@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,6 +12,7 @@ from api.auth import ApiKeyAuth
 from api.jobstore import JobStore
 from api.runner import JobRunner
 from api.settings import Settings
+from api.signing import FileUrlSigner
 from api.storage import Storage
 
 
@@ -24,6 +25,7 @@ class Service:
     storage: Storage
     runner: JobRunner
     auth: ApiKeyAuth
+    signer: FileUrlSigner = field(default_factory=FileUrlSigner)  # signed file URLs (local storage)
 
 
 def get_service(request: Request) -> Service:
@@ -44,3 +46,5 @@ def get_owner(
 
 ServiceDep = Annotated[Service, Depends(get_service)]
 OwnerDep = Annotated[str, Depends(get_owner)]
+# The bearer scheme without enforcing it, for routes that also accept a signed URL (they call ``auth`` themselves).
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

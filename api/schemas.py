@@ -15,14 +15,17 @@ JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
 ACTIVE_STATUSES: frozenset[str] = frozenset({"queued", "running"})
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
 Mode = Literal["single", "stage", "360"]
-OutputName = Literal["scene.ply", "scene.json", "preview.png"]
+OutputName = Literal["scene.ply", "scene.json", "preview.png", "gaussians.ply", "gaussians.json"]
 
 MEDIA_TYPES: dict[str, str] = {
     "scene.ply": "application/octet-stream",
     "scene.json": "application/json",
     "preview.png": "image/png",
     "gaussians.ply": "application/octet-stream",
+    "gaussians.json": "application/json",
 }
+# Outputs of the Gaussian stage (``core.gaussians.stage``): asking for either runs the fit after the point cloud.
+GAUSSIAN_OUTPUTS: frozenset[str] = frozenset({"gaussians.ply", "gaussians.json"})
 DEFAULT_OUTPUTS: tuple[OutputName, ...] = ("scene.ply", "scene.json", "preview.png")
 
 

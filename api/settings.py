@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     s3_create_bucket: bool = Field(True, description="create the bucket at start if it is missing")
     s3_multipart_threshold_mb: int = Field(16, gt=0)
     presign_expiry_s: int = Field(3600, gt=0)
+    file_url_secret: SecretStr = Field(
+        SecretStr(""),
+        description="HMAC key of the signed file URLs the viewer page embeds (local storage); empty = random per "
+        "process (fine for one API process; set it when several serve the same data directory)",
+    )
     retention_hours: float = Field(24.0, gt=0, description="finished jobs and their files are purged after this")
     purge_interval_s: float = Field(60.0, gt=0)
 
@@ -81,6 +86,12 @@ class Settings(BaseSettings):
     max_deliveries: int = Field(3, ge=1, description="a job delivered more often than this (worker crashes) fails")
     max_retries: int = Field(3, ge=0, description="retries for transient errors (storage or broker hiccups)")
     worker_heartbeat_s: float = Field(5.0, gt=0)
+    gs_iters: int | None = Field(
+        None, ge=1, description="Gaussian fit iterations (gaussians.ply); None = 1000 on CUDA, 300 on CPU"
+    )
+    gs_max_side: int | None = Field(
+        -1, description="Gaussian fit working resolution (long side); -1 = full on CUDA, 160 px on CPU"
+    )
 
     @field_validator("api_keys", "webhook_allowed_hosts", mode="before")
     @classmethod

@@ -86,6 +86,7 @@ class Scene:
     masks: list[np.ndarray]  # bool [H, W] inpainted pixels per view (all False for view 0)
     timings: dict[str, float]  # seconds per stage
     meta: dict[str, Any] = field(default_factory=dict)  # mode, prompt, backends, versions, seed, ...
+    peak_memory_mb: dict[str, float] = field(default_factory=dict)  # MiB per stage; meta["peak_memory_kind"] says what
 
     @property
     def num_points(self) -> int:
@@ -93,16 +94,25 @@ class Scene:
 
 
 class _Timer:
-    """Seconds per stage, summed over views."""
+    """Seconds per stage, summed over views, and each stage's peak memory (MiB, worst view; see
+    :func:`core.vram.peak_memory_kind` for what is measured on which device)."""
 
-    def __init__(self) -> None:
+    def __init__(self, device: torch.device) -> None:
+        from core.vram import peak_memory_kind
+
+        self.device = device
         self.seconds: dict[str, float] = {}
+        self.peak_mib: dict[str, float] = {}
+        self.memory_kind = peak_memory_kind(device)
 
     @contextlib.contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
+        from core.vram import track_peak_memory
+
         t0 = time.perf_counter()
         try:
-            yield
+            with track_peak_memory(stage, self.peak_mib, self.device):
+                yield
         finally:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
 
@@ -144,8 +154,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(name)
 
 
-def _build_backend(kind: str, spec: Any, device: torch.device) -> Any:
-    """A backend from a registry spec, or the given object unchanged after a protocol check."""
+def _build_backend(kind: str, spec: Any, device: torch.device, **options: Any) -> Any:
+    """A backend from a registry spec built with ``options``, or the given object unchanged after a protocol check
+    (a prebuilt object already carries its options, e.g. the worker's ``low_vram``)."""
     from core.backends import base, registry
 
     protocol = {"inpainter": base.Inpainter, "depth_completer": base.DepthCompleter}[kind]
@@ -154,7 +165,7 @@ def _build_backend(kind: str, spec: Any, device: torch.device) -> Any:
             raise TypeError(f"{kind} object {spec!r} does not implement {protocol.__name__}")
         return spec
     try:
-        return registry.build(kind, spec, device=str(device))  # type: ignore[arg-type]
+        return registry.build(kind, spec, device=str(device), **options)  # type: ignore[arg-type]
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] in ("core", "api", "worker", "training", "benchmark"):
             raise
@@ -250,15 +261,20 @@ def generate_scene(
     on_progress: ProgressCallback | None = None,
     should_cancel: Callable[[], bool] | None = None,
     settings: GenerationSettings | None = None,
+    low_vram: bool = False,
 ) -> Scene:
-    """Generate a scene from one photo; see the module docstring. Raises ``InputError`` for unusable inputs."""
+    """Generate a scene from one photo; see the module docstring. Raises ``InputError`` for unusable inputs.
+
+    ``low_vram`` is passed to backends built here from spec strings (the Hugging Face ones then keep idle models
+    on the CPU; diffusers adds model CPU offload and attention slicing); backend objects are used as given.
+    """
     settings = settings or GenerationSettings()
-    timer = _Timer()
     t_start = time.perf_counter()
 
     # 1. Check and load inputs (cheap checks first, so a bad mode fails before any decoding).
     poses, mode_label = _camera_poses(mode, trajectory)
     dev = resolve_device(device)
+    timer = _Timer(dev)
     if fov_deg is not None and not (1.0 <= float(fov_deg) <= 179.0):
         raise InputError(f"--fov must lie in [1, 179] degrees, got {fov_deg}")
     with timer("load"):
@@ -271,8 +287,10 @@ def generate_scene(
     # 2. Backends: only those this run needs.
     with timer("backends"):
         need_completer = depth_in is None or len(cameras) > 1
-        completer = _build_backend("depth_completer", depth_model, dev) if need_completer else None
-        inpaint = _build_backend("inpainter", inpainter, dev) if len(cameras) > 1 else None
+        # Only a requested low_vram is passed on, so runs without it build exactly as before.
+        options: dict[str, Any] = {"low_vram": True} if low_vram else {}
+        completer = _build_backend("depth_completer", depth_model, dev, **options) if need_completer else None
+        inpaint = _build_backend("inpainter", inpainter, dev, **options) if len(cameras) > 1 else None
 
     def progress(stage: str, done: int, total: int) -> None:
         if on_progress is not None:
@@ -363,13 +381,16 @@ def generate_scene(
             "depth_model": "input-depth" if completer is None else _backend_name(completer, depth_model),
         },
         "input_depth": depth_in is not None,
+        "low_vram": bool(low_vram),
+        "peak_memory_kind": timer.memory_kind,
         "new_points_per_view": new_counts,
         "azimuths_deg": [_yaw_deg(c.cam_to_world) for c in cameras],
         "versions": _versions(),
         "settings": settings.__dict__.copy(),
     }
     log.debug("scene: %d points from %d views in %.2f s", len(points), len(cameras), timings["total"])
-    return Scene(points, colors, normals, cameras, views, depths, masks, timings, meta)
+    peak = {k: round(v, 1) for k, v in timer.peak_mib.items()}
+    return Scene(points, colors, normals, cameras, views, depths, masks, timings, meta, peak)
 
 
 def _backend_name(backend: Any, spec: Any) -> str:
@@ -392,7 +413,7 @@ def _versions() -> dict[str, str]:
             "scipy": scipy.__version__}
 
 
-_SIDECAR_EXTRA = ("fov_deg", "azimuths_deg", "new_points_per_view", "input_depth")
+_SIDECAR_EXTRA = ("fov_deg", "azimuths_deg", "new_points_per_view", "input_depth", "low_vram")
 
 
 def save_scene(scene: Scene, output_path: str | Path, *, views_dir: str | Path | None = None) -> dict:
@@ -422,6 +443,8 @@ def save_scene(scene: Scene, output_path: str | Path, *, views_dir: str | Path |
         backends={k: str(v) for k, v in scene.meta.get("backends", {}).items()},
         device=str(scene.meta.get("device", "")),
         timings=scene.timings,
+        peak_memory_mb=scene.peak_memory_mb,
+        peak_memory_kind=str(scene.meta.get("peak_memory_kind", "")),
         versions=scene.meta.get("versions", _versions()),
         views=view_files,
         extra={k: v for k, v in scene.meta.items() if k in _SIDECAR_EXTRA},

@@ -2,14 +2,15 @@
 
 Why this module exists: a 12 GB card must be able to run the ``stage`` mode with SD-2 inpainting plus a BEiT-L
 depth network, so each backend can keep its model on the CPU while idle (``low_vram``) and the pipeline records
-the peak memory of each stage in the scene sidecar. Everything degrades to a no-op on CPU-only machines, so the
-same code paths run in CI.
+the peak memory of each stage in the scene sidecar. Everything degrades to a no-op on CPU-only machines (peak
+memory falls back to the process RSS high-water mark), so the same code paths run in CI.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,6 +73,52 @@ def track_stage(name: str, into: dict[str, float], device: torch.device | str = 
         torch.cuda.synchronize(dev)
         peak = torch.cuda.max_memory_allocated(dev) / _MIB
         into[name] = max(peak, into.get(name, 0.0))
+
+
+PEAK_MEMORY_CUDA = "cuda_max_allocated"
+PEAK_MEMORY_CPU = "cpu_process_max_rss"
+
+
+def peak_memory_kind(device: torch.device | str) -> str:
+    """What :func:`track_peak_memory` measures on ``device``; written beside the numbers so they are never misread.
+
+    * ``cuda_max_allocated``: ``torch.cuda.max_memory_allocated`` during the stage alone (counter reset on entry),
+      i.e. tensors PyTorch's allocator handed out; the allocator's cache and the CUDA context are not included.
+    * ``cpu_process_max_rss``: the process's resident-set high-water mark (``getrusage``'s ``ru_maxrss``) at the end
+      of the stage. The kernel cannot reset it per stage, so it is cumulative since the process started (in a
+      worker: including earlier jobs); the stage at which it first reaches its final value is where the peak was.
+    """
+    return PEAK_MEMORY_CUDA if cuda_in_use(device) else PEAK_MEMORY_CPU
+
+
+def process_max_rss_mib() -> float | None:
+    """Resident-set high-water mark of this process in MiB (``ru_maxrss`` is KiB on Linux, bytes on macOS);
+    ``None`` where ``resource`` does not exist (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    maxrss = float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return maxrss / _MIB if sys.platform == "darwin" else maxrss / 1024
+
+
+@contextlib.contextmanager
+def track_peak_memory(name: str, into: dict[str, float], device: torch.device | str) -> Iterator[None]:
+    """Record the stage's peak memory in MiB as ``into[name]``, on every device (see :func:`peak_memory_kind`).
+
+    On CUDA this is :func:`track_stage`; elsewhere the process RSS high-water mark when the block ends. Repeated
+    stages keep the largest value, so a stage run once per view reports its worst view.
+    """
+    if cuda_in_use(device):
+        with track_stage(name, into, device):
+            yield
+        return
+    try:
+        yield
+    finally:
+        rss = process_max_rss_mib()
+        if rss is not None:
+            into[name] = max(rss, into.get(name, 0.0))
 
 
 def memory_snapshot(device: torch.device | str = "cuda") -> dict[str, float]:

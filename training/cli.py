@@ -86,9 +86,9 @@ def _evaluate(cfg, ckpt: Path, out: Path) -> int:
 def _table(m: dict[str, float]) -> str:
     rows = [("gld8tr completion (holes)", "hole"), ("nearest-valid fill (holes)", "nearest_hole"),
             ("aligned mono, scale+shift (holes)", "alignedmono_hole"), ("gld8tr monocular (whole frames)", "frame")]
-    lines = [f"{'method':<36}{'AbsRel':>9}{'delta1':>9}{'MAE m':>9}{'pixels':>10}"]
+    lines = [f"{'method':<36}{'AbsRel':>9}{'delta1':>9}{'MAE m':>9}{'RMSE m':>9}{'pixels':>10}"]
     for label, key in rows:
         if f"{key}_absrel" in m:
             lines.append(f"{label:<36}{m[f'{key}_absrel']:>9.4f}{m[f'{key}_delta1']:>9.4f}{m[f'{key}_mae']:>9.4f}"
-                         f"{int(m[f'{key}_n']):>10d}")
+                         f"{m[f'{key}_rmse']:>9.4f}{int(m[f'{key}_n']):>10d}")
     return "\n".join(lines)

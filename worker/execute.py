@@ -2,7 +2,8 @@
 
 Steps: 1. claim the job (skip finished ones: redeliveries are harmless), 2. count the delivery and give up on a
 job that keeps killing its worker, 3. fetch inputs, 4. run ``core.pipeline.generate_scene`` with progress and
-cancellation hooks, 5. write outputs to a temporary directory and upload them under the job's own prefix,
+cancellation hooks, 5. write outputs to a temporary directory (plus, if asked for, Gaussians fitted by
+``core.gaussians.stage.gaussian_stage``) and upload them under the job's own prefix,
 6. publish them in the job record (files are listed only once all are uploaded: complete or absent),
 7. call the webhook.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,15 @@ from typing import Any
 import numpy as np
 
 from api.jobstore import JobStore
-from api.schemas import MEDIA_TYPES, TERMINAL_STATUSES, JobError, JobRecord, OutputRecord, Progress
+from api.schemas import (
+    GAUSSIAN_OUTPUTS,
+    MEDIA_TYPES,
+    TERMINAL_STATUSES,
+    JobError,
+    JobRecord,
+    OutputRecord,
+    Progress,
+)
 from api.settings import Settings
 from api.storage import Storage, job_prefix, output_key
 from api.webhooks import notify_job
@@ -233,6 +243,8 @@ def _run(ctx: WorkerContext, rec: JobRecord) -> str:
         out_dir.mkdir()
         save_scene(scene, out_dir / "scene.ply")  # + scene.json beside it
         make_preview(scene.views, out_dir / "preview.png")
+        if GAUSSIAN_OUTPUTS.intersection(opts.outputs):
+            _fit_gaussians(ctx, scene, out_dir / "gaussians.ply", opts.seed, on_progress, should_cancel)
         if should_cancel():
             raise Cancelled("canceled before upload")
         t_upload = time.perf_counter()
@@ -263,3 +275,35 @@ def _run(ctx: WorkerContext, rec: JobRecord) -> str:
     if final is None or final.status != "succeeded":
         raise Cancelled("job left the running state while finishing")
     return "succeeded"
+
+
+def _fit_gaussians(
+    ctx: WorkerContext, scene: Any, path: Path, seed: int, on_progress: Callable[[str, int, int], None],
+    should_cancel: Callable[[], bool],
+) -> None:
+    """Fit Gaussians to the scene and write ``path`` (+ its ``.json`` metrics) with ``core.gaussians.stage``.
+
+    The fit reports every 50 iterations; cancellation and the soft time limit are checked there, as between
+    views. Its time is added to ``scene.timings["gaussians"]``, so it shows in the job's timings and metrics.
+    """
+    from core.gaussians.stage import gaussian_stage
+
+    if should_cancel():
+        raise Cancelled("canceled before the Gaussian fit")
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if should_cancel():
+            raise Cancelled("canceled during the Gaussian fit")
+        on_progress(stage, done, total)
+
+    t0 = time.perf_counter()
+    settings = ctx.settings
+    summary = gaussian_stage(
+        scene, path, iters=settings.gs_iters, max_side=settings.gs_max_side, device=ctx.models.device, seed=seed,
+        on_progress=progress,
+    )
+    scene.timings["gaussians"] = time.perf_counter() - t0
+    log.info(
+        "Gaussians: %d splats, %d iterations on %s, PSNR input %.2f dB",
+        summary["num_gaussians"], summary["iterations"], summary["renderer"], summary["psnr_input_db"],
+    )

@@ -1,4 +1,4 @@
-"""``/scenes``: submit, inspect, list, download and cancel scene jobs.
+"""``/scenes``: submit, inspect, list, download, view and cancel scene jobs.
 
 Every check that can refuse a request (auth, rate limit, options, file formats, pixel count, the cap on active
 jobs) runs before anything is stored or queued, so a refused request leaves no trace.
@@ -13,10 +13,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
-from api.deps import OwnerDep, Service, ServiceDep
+from api.deps import BearerDep, OwnerDep, Service, ServiceDep
 from api.jobstore import IdempotencyConflict
 from api.problems import ProblemError
 from api.schemas import (
@@ -27,6 +27,7 @@ from api.schemas import (
     JobPublic,
     JobRecord,
     Mode,
+    OutputRecord,
     Problem,
     SceneOptions,
 )
@@ -34,13 +35,14 @@ from api.settings import Settings
 from api.storage import input_key, job_prefix
 from api.uploads import IMAGE_FORMATS, CheckedDepth, check_depth, check_image
 from api.webhooks import check_webhook_url, notify_job
+from core.viewer import viewer_html
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/scenes", tags=["scenes"])
 
 _ERRORS = {
     code: {"model": Problem, "content": {"application/problem+json": {}}}
-    for code in (401, 404, 413, 415, 422, 429, 503)
+    for code in (401, 403, 404, 413, 415, 422, 429, 503)
 }
 
 
@@ -111,7 +113,10 @@ async def create_scene(
     mode: Annotated[Mode, Form()] = "stage",
     fov_deg: Annotated[float | None, Form(ge=1, le=179)] = None,
     seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
-    outputs: Annotated[list[str] | None, Form(description="e.g. scene.ply,preview.png")] = None,
+    outputs: Annotated[list[str] | None, Form(
+        description="comma-separated subset of scene.ply, scene.json, preview.png, gaussians.ply, gaussians.json "
+        "(the last two add a Gaussian fit; default: the first three)"
+    )] = None,
     webhook: Annotated[str | None, Form()] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> JobPublic:
@@ -246,18 +251,40 @@ async def get_scene(request: Request, service: ServiceDep, owner: OwnerDep, job_
     return _public(request, rec)
 
 
+def _file_of(rec: JobRecord, name: str) -> OutputRecord:
+    output = next((o for o in rec.outputs if o.name == name), None)
+    if rec.status != "succeeded" or output is None:
+        raise ProblemError(404, "Not Found", f"job {rec.id} has no file {name!r} (status {rec.status})",
+                           slug="not-found")
+    return output
+
+
 @router.get(
     "/{job_id}/files/{name}",
     responses={**_ERRORS, 200: {"description": "the file (local storage)"}, 307: {"description": "presigned URL"}},
     operation_id="get_scene_file",
     summary="Download an output file",
 )
-async def get_scene_file(service: ServiceDep, owner: OwnerDep, job_id: str, name: str) -> Response:
-    rec = await asyncio.to_thread(_own_job, service, owner, job_id)
-    output = next((o for o in rec.outputs if o.name == name), None)
-    if rec.status != "succeeded" or output is None:
-        raise ProblemError(404, "Not Found", f"job {job_id} has no file {name!r} (status {rec.status})",
-                           slug="not-found")
+async def get_scene_file(
+    request: Request,
+    service: ServiceDep,
+    _bearer: BearerDep,
+    job_id: str,
+    name: str,
+    expires: Annotated[int | None, Query(description="with `token`: a signed URL from the viewer page")] = None,
+    token: Annotated[str | None, Query(max_length=128)] = None,
+) -> Response:
+    """With the API key, or without one through a signed URL (``expires`` + ``token``, see ``api.signing``)."""
+    if token is not None or expires is not None:
+        if token is None or expires is None or not service.signer.verify(job_id, name, expires, token):
+            raise ProblemError(403, "Forbidden", "invalid or expired signed URL", slug="bad-signature")
+        rec = await asyncio.to_thread(service.store.get, job_id)
+        if rec is None:
+            raise ProblemError(404, "Not Found", f"no scene job {job_id!r}", slug="not-found")
+    else:
+        owner = service.auth.owner_for(request.headers.get("authorization"))
+        rec = await asyncio.to_thread(_own_job, service, owner, job_id)
+    output = _file_of(rec, name)
     path = service.storage.local_path(output.key)
     if path is not None:
         return FileResponse(path, media_type=output.media_type, filename=name)
@@ -265,6 +292,44 @@ async def get_scene_file(service: ServiceDep, owner: OwnerDep, job_id: str, name
     if url is None:
         raise ProblemError(404, "Not Found", f"file {name!r} is gone", slug="not-found")
     return RedirectResponse(url, status_code=307)
+
+
+# What the viewer shows, best first: the fitted Gaussians, else the coloured point cloud.
+VIEWABLE_OUTPUTS = ("gaussians.ply", "scene.ply")
+
+
+@router.get(
+    "/{job_id}/view",
+    response_class=HTMLResponse,
+    responses={**_ERRORS, 200: {"content": {"text/html": {}}, "description": "the viewer page"}},
+    operation_id="view_scene",
+    summary="A browser page that shows the scene (Gaussians if fitted, else the point cloud)",
+)
+async def view_scene(request: Request, service: ServiceDep, owner: OwnerDep, job_id: str) -> HTMLResponse:
+    """The viewer page with a short-lived URL of the file embedded (the page's ``fetch`` sends no API key).
+
+    S3: a presigned URL (the bucket must allow cross-origin GETs from the API's origin, see docs/SERVICE.md);
+    local storage: this API's files route with a signed ``expires``/``token`` query.
+    """
+    rec = await asyncio.to_thread(_own_job, service, owner, job_id)
+    name = next((n for n in VIEWABLE_OUTPUTS if any(o.name == n for o in rec.outputs)), None)
+    if rec.status != "succeeded" or name is None:
+        raise ProblemError(404, "Not Found", f"job {job_id} has nothing to view (status {rec.status})",
+                           slug="not-found")
+    output = _file_of(rec, name)
+    root = request.scope.get("root_path", "").rstrip("/")
+    if service.storage.local_path(output.key) is not None:
+        data_url = f"{root}/scenes/{job_id}/files/{name}?{service.signer.query(job_id, name)}"
+    else:
+        data_url = await asyncio.to_thread(service.storage.presigned_url, output.key, name, output.media_type)
+        if data_url is None:
+            raise ProblemError(404, "Not Found", f"file {name!r} is gone", slug="not-found")
+    page = viewer_html(
+        data_url, static_url=f"{root}/viewer/", title=f"Gld8tr-3dcn scene {job_id[:8]} ({name})",
+        fov_deg=rec.options.fov_deg,
+    )
+    # The page carries a bearer-free URL of the file: keep it out of shared caches and referrers.
+    return HTMLResponse(page, headers={"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"})
 
 
 @router.delete(

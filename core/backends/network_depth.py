@@ -3,9 +3,10 @@
 
 The estimator is the completer with nothing known. The completer returns the known depth *exactly* on known
 pixels (the pipeline merges new points next to old ones and relies on that); only unknown pixels come from the
-network. By default the network runs at a working resolution whose long side is ``max_side`` pixels, close to
-the scale it was trained at, so that holes and scene extent look to it as in training; the log-depth
-prediction is resized back bilinearly. ``max_side=None`` runs at the image's native size.
+network. Images whose long side exceeds ``max_side`` pixels are completed at that working resolution (so that
+holes and scene extent look to the net roughly as in training) and the log-depth prediction is resized back
+bilinearly; smaller images run at native size, as does ``max_side=None``. The default, 320, comes from the
+study in the shipped model card: at 240 x 320, native size was as accurate as any downscaling tried.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from core.errors import InputError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_SIDE = 192
+DEFAULT_MAX_SIDE = 320
 
 
 def _device(device: str) -> torch.device:

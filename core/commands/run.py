@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write every view (image, inpaint mask, 16-bit depth) as PNGs into DIR")
     parser.add_argument("--max-side", dest="max_side", type=int, default=512,
                         help="downscale photos whose longer side exceeds this many pixels (0 = keep native size)")
+    parser.add_argument("--low-vram", dest="low_vram", action="store_true",
+                        help="keep idle models on the CPU (diffusers: model CPU offload + attention slicing); "
+                             "slower, for ~12 GB GPUs")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (0 = torch's default; 1 is often fastest on a busy shared CPU)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
@@ -92,6 +95,7 @@ def main(args: argparse.Namespace) -> int:
             seed=args.seed,
             on_progress=on_progress,
             settings=settings,
+            low_vram=args.low_vram,
         )
     finally:
         for bar in bars:
@@ -111,6 +115,9 @@ def main(args: argparse.Namespace) -> int:
         )
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in scene.timings.items() if k != "total")
     log.info("timings: %s", stages)
+    if scene.peak_memory_mb:
+        peaks = ", ".join(f"{k} {v:.0f}" for k, v in scene.peak_memory_mb.items())
+        log.info("peak memory MiB (%s): %s", scene.meta.get("peak_memory_kind", ""), peaks)
     seconds = time.perf_counter() - t0
     sys.stdout.write(
         f"{scene.num_points:,} points, {len(scene.cameras)} views, {seconds:.1f} s -> {output}\n"

@@ -35,6 +35,10 @@ class SceneSidecar(BaseModel):
     backends: dict[str, str]
     device: str
     timings: dict[str, float] = Field(description="seconds per stage, summed over views; 'total' is wall time")
+    peak_memory_mb: dict[str, float] = Field(default_factory=dict,
+                                             description="peak memory per stage in MiB (worst view); see kind")
+    peak_memory_kind: str = Field(default="", description="cuda_max_allocated (per stage, reset on entry) or "
+                                  "cpu_process_max_rss (process RSS high-water mark, cumulative); core.vram")
     versions: dict[str, str]
     views: list[str] = Field(default_factory=list, description="view images, relative to this JSON")
     extra: dict = Field(default_factory=dict)

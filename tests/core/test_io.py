@@ -171,3 +171,27 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:
         tmp.write_bytes(b"new")
         raise RuntimeError("boom")
     assert target.read_bytes() == b"old"
+
+
+@pytest.mark.parametrize("umask", [None, 0o027])
+def test_atomic_files_honour_the_umask(tmp_path: Path, umask: int | None) -> None:
+    """mkstemp creates 0600 files; the final file must get 0o666 & ~umask like any plain open(..., "w")."""
+    import os
+    import stat
+
+    from core.io.atomic import write_bytes_atomic
+
+    previous = os.umask(umask if umask is not None else 0o022)
+    if umask is None:  # the process's own umask
+        os.umask(previous)
+    try:
+        current = os.umask(0)
+        os.umask(current)
+        target = tmp_path / "out.ply"
+        write_bytes_atomic(target, b"data")
+        assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~current
+        plain = tmp_path / "plain.bin"
+        plain.write_bytes(b"x")
+        assert stat.S_IMODE(plain.stat().st_mode) == stat.S_IMODE(target.stat().st_mode)
+    finally:
+        os.umask(previous)
