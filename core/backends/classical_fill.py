@@ -81,6 +81,20 @@ def laplacian_fill(depth: np.ndarray, known: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def background_fill(depth: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """``depth`` with every unknown pixel set to the farthest known depth of the smallest enclosing pyramid block
+    that holds any (:func:`core.depthnet.model.background_fill` on log depth); float32 [H, W]. Disocclusion holes
+    show the background, so a far-biased fill beats extending whichever side of an edge is closer."""
+    import torch
+
+    from core.depthnet.model import background_fill as torch_background_fill
+
+    logd = torch.from_numpy(np.log(np.where(known, depth, 1.0)).astype(np.float32))[None, None]
+    mask = torch.from_numpy(known.astype(np.float32))[None, None]
+    filled = torch_background_fill(logd, mask)[0, 0].exp().numpy()
+    return np.where(known, depth, filled).astype(np.float32)
+
+
 class NearestFill:
     """``DepthCompleter`` that copies the nearest known depth into the holes."""
 
@@ -99,6 +113,15 @@ class LaplacianFill:
         return laplacian_fill(depth, _check(image, depth, known_mask))
 
 
+class BackgroundFill:
+    """``DepthCompleter`` that fills the holes with the farthest nearby known depth (a max push-pull)."""
+
+    name = "background"
+
+    def __call__(self, image: np.ndarray, depth: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
+        return background_fill(depth, _check(image, depth, known_mask))
+
+
 def _no_arg(kind: str, arg: str | None) -> None:
     if arg:
         raise ValueError(f"the {kind!r} depth completer takes no argument, got {arg!r}")
@@ -114,3 +137,9 @@ def build_laplacian(arg: str | None = None, *, device: str = "cpu", **options: o
     """Registry factory for spec ``laplacian`` (CPU only; ``device`` is accepted and ignored)."""
     _no_arg("laplacian", arg)
     return LaplacianFill()
+
+
+def build_background(arg: str | None = None, *, device: str = "cpu", **options: object) -> BackgroundFill:
+    """Registry factory for spec ``background`` (CPU only; ``device`` is accepted and ignored)."""
+    _no_arg("background", arg)
+    return BackgroundFill()

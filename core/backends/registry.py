@@ -35,6 +35,7 @@ _FACTORIES: dict[Kind, dict[str, str]] = {
         "aligned-mono": "core.backends.aligned_mono:build",
         "nearest": "core.backends.classical_fill:build_nearest",
         "laplacian": "core.backends.classical_fill:build_laplacian",
+        "background": "core.backends.classical_fill:build_background",
         "invisible-stitch": "core.backends.invisible_stitch:build",
         "transformers": "core.backends.transformers_depth:build_completer",  # aligned to the known depth
     },

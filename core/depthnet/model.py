@@ -93,6 +93,58 @@ def push_pull_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     return filled
 
 
+def _scanline_fill(values: torch.Tensor, known: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Along ``dim`` of [B,1,H,W]: the larger of the nearest known values before and after each pixel, and
+    whether any was found (a pixel with a known value on one side only takes that one)."""
+    n = values.shape[dim]
+    shape = [1, 1, 1, 1]
+    shape[dim] = n
+    pos = torch.arange(n, device=values.device).view(shape).expand_as(values)
+    before = torch.where(known, pos, torch.full_like(pos, -1)).cummax(dim=dim).values
+    after = n - 1 - torch.where(known, n - 1 - pos, torch.full_like(pos, -1)).flip(dim).cummax(dim=dim).values.flip(dim)
+    has_before, has_after = before >= 0, after < n
+    v_before = values.gather(dim, before.clamp(0, n - 1))
+    v_after = values.gather(dim, after.clamp(0, n - 1))
+    low = torch.full_like(values, torch.finfo(values.dtype).min)
+    best = torch.maximum(torch.where(has_before, v_before, low), torch.where(has_after, v_after, low))
+    return best, has_before | has_after
+
+
+def _max_pyramid_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Push-pull whose pull step keeps the MAX known value of each 2x2 block; nothing known gives 0."""
+    low = torch.finfo(values.dtype).min
+    pyramid = [(torch.where(known, values, torch.full_like(values, low)), known)]
+    while max(pyramid[-1][1].shape[-2:]) > 1:
+        v, m = pyramid[-1]
+        # ceil_mode pads odd sizes with -inf, which never wins a max
+        pyramid.append((F.max_pool2d(v, 2, ceil_mode=True), F.max_pool2d(m.to(v.dtype), 2, ceil_mode=True) > 0))
+    v, m = pyramid[-1]
+    filled = torch.where(m, v, torch.zeros_like(v))
+    for v, m in reversed(pyramid[:-1]):
+        H, W = v.shape[-2:]
+        up = filled.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)[..., :H, :W]
+        filled = torch.where(m, v, up)
+    return filled
+
+
+def background_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Fill the unknown pixels of ``values`` [B,1,H,W] (log depth) with the FARTHER side of the hole.
+
+    Why: the holes left by reprojecting a view are disocclusions, whose true surface is the background behind
+    a depth edge; a nearest fill extends whichever side is closer in the image, often the foreground. Each
+    unknown pixel takes the larger of the nearest known values to its left and right on its row (camera motion
+    opens holes mostly sideways); rows with nothing known use the column instead, and pixels with neither a
+    far-biased (2x2 max) push-pull. Known pixels come back exactly; images with nothing known come back as 0.
+    Vectorised, O(H W log(H W)), any H, W and batch.
+    """
+    k = known > 0.5
+    row, has_row = _scanline_fill(values, k, dim=-1)
+    col, has_col = _scanline_fill(values, k, dim=-2)
+    filled = torch.where(has_row, row, torch.where(has_col, col, _max_pyramid_fill(values, k)))
+    return torch.where(k, values, filled)
+
+_FILL_PRIORS = {"nearest": nearest_fill, "push_pull": push_pull_fill, "background": background_fill}
+
 def _norm(channels: int, groups: int) -> nn.GroupNorm:
     return nn.GroupNorm(math.gcd(groups, channels), channels)
 
@@ -178,7 +230,7 @@ class DepthCompletionNet(nn.Module):
         channels = [(rgb - _RGB_MEAN) / _RGB_STD, ratio, known, flag]
         fill = None
         if self.config.fill_prior != "none":
-            prior = nearest_fill if self.config.fill_prior == "nearest" else push_pull_fill
+            prior = _FILL_PRIORS[self.config.fill_prior]
             fill = prior(ratio, known).detach()
             channels.append(fill)
         return torch.cat(channels, dim=1), log_s, fill

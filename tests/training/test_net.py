@@ -151,6 +151,28 @@ def test_push_pull_fill_keeps_known_values_and_interpolates_between_them() -> No
     assert float(push_pull_fill(torch.ones(1, 1, 6, 7), torch.zeros(1, 1, 6, 7)).abs().max()) == 0.0
 
 
+def test_background_fill_takes_the_far_side_of_a_depth_edge_and_keeps_known_values() -> None:
+    from core.depthnet.model import background_fill
+
+    # Two images of odd size: a near (log 0) / far (log 2) edge with a hole strip on the edge, and nothing known.
+    values = torch.zeros(2, 1, 9, 13)
+    known = torch.zeros(2, 1, 9, 13)
+    values[0, :, :, :5], values[0, :, :, 8:] = 0.0, 2.0
+    known[0, :, :, :5], known[0, :, :, 8:] = 1.0, 1.0
+    values[0, :, 2, 1] = -1.0  # a nearer known pixel must survive unchanged
+    filled = background_fill(values, known)
+    assert filled.shape == values.shape
+    torch.testing.assert_close(filled[known > 0], values[known > 0])
+    # Columns 5-7 border the near side (column 5 is nearest to it) yet must take the far depth.
+    torch.testing.assert_close(filled[0, 0, :, 5:8], torch.full((9, 3), 2.0))
+    assert float(filled[1].abs().max()) == 0.0
+    # Pixels sharing neither a row nor a column with known depth fall back to the max pyramid: one known pixel
+    # must reach the whole image.
+    lone = torch.zeros(1, 1, 9, 13)
+    lone[0, 0, 0, 0] = 1.0
+    torch.testing.assert_close(background_fill(lone * 3.0, lone), torch.full((1, 1, 9, 13), 3.0))
+
+
 def test_torch_nearest_fill_matches_the_exact_distance_transform() -> None:
     from core.depthnet.model import nearest_fill
     from training.evaluate import nearest_fill as exact_nearest_fill
