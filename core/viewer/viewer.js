@@ -405,18 +405,18 @@ async function main() {
   resize();
   home();
 
-  let frames = 0;
-  renderer.setAnimationLoop(() => {
+  const draw = () => {
     controls.update();
     if (object instanceof SplatMesh) object.sortFor(camera);
     renderer.render(scene, camera);
-    frames += 1;
-    if (frames === 2) {
-      setStatus(`${count.toLocaleString()} ${kind} \u00b7 ${config.title || ''}`, 'ready');
-      document.body.dataset.kind = kind;
-      document.body.dataset.count = String(count);
-    }
-  });
+  };
+  // The first frame is drawn synchronously, so "ready" means a frame is on the canvas whether or not the
+  // browser ever schedules an animation frame (headless and background tabs may throttle them).
+  draw();
+  setStatus(`${count.toLocaleString()} ${kind} \u00b7 ${config.title || ''}`, 'ready');
+  document.body.dataset.kind = kind;
+  document.body.dataset.count = String(count);
+  renderer.setAnimationLoop(draw);
 }
 
 main().catch((err) => {
