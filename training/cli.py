@@ -85,6 +85,7 @@ def _evaluate(cfg, ckpt: Path, out: Path) -> int:
 
 def _table(m: dict[str, float]) -> str:
     rows = [("gld8tr completion (holes)", "hole"), ("nearest-valid fill (holes)", "nearest_hole"),
+            ("laplacian fill (holes)", "laplacian_hole"),
             ("aligned mono, scale+shift (holes)", "alignedmono_hole"), ("gld8tr monocular (whole frames)", "frame")]
     lines = [f"{'method':<36}{'AbsRel':>9}{'delta1':>9}{'MAE m':>9}{'RMSE m':>9}{'pixels':>10}"]
     for label, key in rows:

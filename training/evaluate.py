@@ -2,26 +2,35 @@
 
 Regions: ``hole`` = completion samples' pixels that no other view saw (the regions the pipeline asks the net to
 fill; they border known depth by construction), ``frame`` = monocular samples' whole frames. Baselines on the
-same hole pixels: nearest-valid fill, and the same network run *without* its depth channels then aligned to the
-known depth by least-squares scale and shift -- the difference isolates what conditioning on known depth buys.
+same hole pixels: nearest-valid fill, the harmonic (Laplacian) fill, and the same network run *without* its depth
+channels then aligned to the known depth by least-squares scale and shift -- the difference isolates what
+conditioning on known depth buys.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
-from scipy import ndimage
 
+from core.backends import classical_fill
 from training.completion_dataset import Batch
 from training.losses import depth_metrics, pool_metrics
 
 
 def nearest_fill(depth: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Every unknown pixel takes the depth of the nearest known pixel (Euclidean in the image)."""
+    """Every unknown pixel takes the depth of the nearest known pixel (Euclidean in the image); 0 if none known."""
     if not known.any():
         return np.zeros_like(depth)
-    _, (iy, ix) = ndimage.distance_transform_edt(~known, return_indices=True)
-    return depth[iy, ix]
+    return classical_fill.nearest_fill(depth, known)
+
+
+def laplacian_fill(depth: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """The harmonic interpolation of the known depth (metres) into the holes; 0 if nothing is known."""
+    if not known.any():
+        return np.zeros_like(depth)
+    return classical_fill.laplacian_fill(depth, known)
 
 
 def align_scale_shift(pred: np.ndarray, depth: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -46,29 +55,35 @@ def evaluate(model: torch.nn.Module, batches: list[Batch], *, baselines: bool = 
     """Metrics (absrel, delta1, mae, rmse, n) as flat ``{region}_{metric}`` keys.
 
     ``hole_*``: the net completing holes; ``frame_*``: the net as a monocular estimator on whole frames;
-    ``known_mae``: how far the raw prediction strays from the known depth (before any paste-back). With
-    ``baselines``: ``nearest_hole_*`` and ``alignedmono_hole_*`` on the very same hole pixels.
+    ``known_mae``: how far the raw prediction strays from the known depth (before :meth:`meet_known`). With
+    ``baselines``: ``nearest_hole_*``, ``laplacian_hole_*`` and ``alignedmono_hole_*`` on the very same hole
+    pixels.
     """
     was_training = model.training
     model.eval()
     parts: dict[str, list[dict[str, float]]] = {"hole": [], "frame": [], "known": [], "nearest_hole": [],
-                                                "alignedmono_hole": []}
+                                                "laplacian_hole": [], "alignedmono_hole": []}
     try:
         for b in batches:
-            pred = model(b.rgb, b.known_depth, b.known.float())
+            raw_log = model.predict_log(b.rgb, b.known_depth, b.known.float())
+            lo, hi = math.log(model.config.min_depth), math.log(model.config.max_depth)
+            pred = model.meet_known(raw_log, b.known_depth, b.known.float()).clamp(lo, hi).exp()
             comp = b.completion[:, None, None, None]
             parts["hole"].append(depth_metrics(pred, b.target, b.hole))
-            parts["known"].append(depth_metrics(pred, b.known_depth, b.known & comp))
+            parts["known"].append(depth_metrics(raw_log.clamp(lo, hi).exp(), b.known_depth, b.known & comp))
             parts["frame"].append(depth_metrics(pred, b.target, b.target_valid & ~comp))
             if baselines and bool(b.completion.any()):
                 mono = model(b.rgb, torch.zeros_like(b.known_depth), torch.zeros_like(b.known_depth))
                 near = torch.zeros_like(pred)
+                lap = torch.zeros_like(pred)
                 aligned = torch.zeros_like(pred)
                 for i in torch.nonzero(b.completion).flatten().tolist():
                     kd, kn = b.known_depth[i, 0].numpy(), b.known[i, 0].numpy()
                     near[i, 0] = torch.from_numpy(nearest_fill(kd, kn))
+                    lap[i, 0] = torch.from_numpy(laplacian_fill(kd, kn))
                     aligned[i, 0] = torch.from_numpy(align_scale_shift(mono[i, 0].numpy(), kd, kn))
                 parts["nearest_hole"].append(depth_metrics(near, b.target, b.hole))
+                parts["laplacian_hole"].append(depth_metrics(lap, b.target, b.hole))
                 parts["alignedmono_hole"].append(depth_metrics(aligned, b.target, b.hole))
     finally:
         model.train(was_training)

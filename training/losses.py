@@ -41,6 +41,23 @@ def consistency_loss(pred_log: torch.Tensor, known_depth: torch.Tensor, known: t
     return err[known].square().mean()
 
 
+def relative_l1_loss(
+    pred_log: torch.Tensor, target: torch.Tensor, region: torch.Tensor, log_scale: torch.Tensor
+) -> torch.Tensor:
+    """Mean ``|depth - target| / s`` over ``region & target > 0``, with ``s = exp(log_scale)`` per image [B].
+
+    Unlike the log losses this weighs an error by its size in metres (relative to the image's scale only), as the
+    benchmark's hole MAE does. ``pred_log`` is clamped before ``exp`` so an early, wild prediction cannot overflow.
+    """
+    region = region & (target > 0)
+    if not bool(region.any()):
+        return pred_log.sum() * 0.0
+    ls = log_scale[:, None, None, None]
+    pred = (pred_log - ls).clamp(-10.0, 10.0).exp()
+    err = (pred - target / ls.exp()).abs()
+    return err[region].mean()
+
+
 def depth_metrics(pred: torch.Tensor, gt: torch.Tensor, region: torch.Tensor) -> dict[str, float]:
     """AbsRel, delta1 (max ratio < 1.25), MAE (metres) and RMSE over ``region & gt > 0`` pooled over pixels.
 

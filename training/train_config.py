@@ -21,7 +21,7 @@ class ModelSection(_Strict):
     channel_mults: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 8])
     groups: int = 8
     mono_log_scale: float = 1.0
-    fill_prior: Literal["nearest", "push_pull", "none"] = "nearest"
+    fill_prior: Literal["nearest", "push_pull", "background", "laplacian", "none"] = "nearest"
 
 
 class SyntheticSection(_Strict):
@@ -74,6 +74,12 @@ class TrainConfig(_Strict):
     silog_lambda_completion: float = 0.85
     """The same for completion samples, whose scale the known depth fixes."""
     consistency_weight: float = 1.0
+    depth_l1_weight: float = 0.0
+    """Weight of an L1 loss on depth (not log depth) in the holes of completion samples, in units of the known
+    depth's median: log losses weigh a far pixel's error in metres down by its depth, the hole MAE in metres
+    that the benchmark reports does not."""
+    select_metric: Literal["hole_absrel", "hole_mae"] = "hole_absrel"
+    """Validation metric (lower is better) that picks the checkpoint kept in ``OUT/best``."""
     ema_decay: float = 0.995
     teacher: str | None = None
     """A ``DepthEstimator`` registry spec whose predictions are distillation targets for image-only data."""

@@ -6,7 +6,7 @@ Run folder layout (``OUT``)::
     config.json             network config     } the EMA weights: OUT itself is a checkpoint
     model.safetensors       inference weights  } usable as ``--depth-model ckpt:OUT``
     metrics.json            latest validation metrics and the step they belong to
-    best/                   the same three files for the best validation hole AbsRel so far
+    best/                   the same three files for the best validation ``select_metric`` so far
     trainer_state.safetensors + trainer_state.json   raw weights, optimizer moments, step (for --resume)
     train_metrics.csv, val_metrics.csv, tb/ (if tensorboard is installed), cache/ (rendered frames)
 
@@ -31,7 +31,7 @@ from core.depthnet import DepthCompletionNet, DepthNetConfig
 from core.errors import InputError
 from training.completion_dataset import Batch, CompletionSampler, synthetic_cache, validation_batches
 from training.evaluate import evaluate
-from training.losses import consistency_loss, silog_loss
+from training.losses import consistency_loss, relative_l1_loss, silog_loss
 from training.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ STATE_WEIGHTS = "trainer_state.safetensors"
 STATE_JSON = "trainer_state.json"
 RUN_CONFIG = "train.yaml"
 VAL_KEYS = ["hole_absrel", "hole_delta1", "hole_mae", "frame_absrel", "frame_delta1", "frame_mae", "known_mae"]
-TRAIN_KEYS = ["loss", "silog", "consistency", "self_loss", "lr", "sec_per_step"]
+TRAIN_KEYS = ["loss", "silog", "consistency", "depth_l1", "self_loss", "lr", "sec_per_step"]
 
 
 def net_config(cfg: TrainConfig) -> DepthNetConfig:
@@ -61,23 +61,32 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
 
 
 def task_losses(model: DepthCompletionNet, batch: Batch, cfg: TrainConfig) -> dict[str, torch.Tensor]:
-    """SILog on the target and the known-pixel consistency term, each sample weighted.
+    """SILog on the target, the known-pixel consistency term and (optionally) hole L1 in depth, sample-weighted.
 
     Monocular samples are scored on the whole frame with ``silog_lambda`` (scale is genuinely ambiguous there).
     Completion samples are scored on their holes -- the known pixels are the consistency term's job -- with
     ``silog_lambda_completion``: known depth fixes the scale, so an offset in the holes is a real error.
     """
     pred_log = model.predict_log(batch.rgb, batch.known_depth, batch.known.float())
+    w = batch.weight
     terms = []
-    for i in range(len(batch.weight)):
+    for i in range(len(w)):
         comp = bool(batch.completion[i])
         region = batch.hole[i : i + 1] if comp else batch.target_valid[i : i + 1]
         lam = cfg.silog_lambda_completion if comp else cfg.silog_lambda
         terms.append(silog_loss(pred_log[i : i + 1], batch.target[i : i + 1], region, lam=lam))
-    w = batch.weight
     silog = (torch.stack(terms) * w).sum() / w.sum()
     cons = consistency_loss(pred_log, batch.known_depth, batch.known & (w > 0)[:, None, None, None])
-    return {"silog": silog, "consistency": cons, "loss": silog + cfg.consistency_weight * cons}
+    loss = silog + cfg.consistency_weight * cons
+    out = {"silog": silog, "consistency": cons}
+    if cfg.depth_l1_weight > 0:
+        log_s = model.reference_log_scale(batch.known_depth, batch.known.float())
+        comp = batch.completion.to(torch.bool) & (w > 0)
+        l1 = relative_l1_loss(pred_log, batch.target, batch.hole & comp[:, None, None, None], log_s)
+        loss = loss + cfg.depth_l1_weight * l1
+        out["depth_l1"] = l1
+    out["loss"] = loss
+    return out
 
 
 class Trainer:
@@ -174,6 +183,7 @@ class Trainer:
         self._update_ema()
         return {"loss": float(loss.detach()), "silog": float(losses["silog"].detach()),
                 "consistency": float(losses["consistency"].detach()),
+                "depth_l1": float(losses["depth_l1"].detach()) if "depth_l1" in losses else None,
                 "self_loss": float(self_loss.detach()), "lr": lr}
 
     @torch.no_grad()
@@ -193,8 +203,9 @@ class Trainer:
                  self.step, metrics["hole_absrel"], metrics["hole_delta1"], metrics["hole_mae"],
                  metrics["frame_absrel"], metrics["frame_delta1"], metrics["frame_mae"])
         self.ema.save_pretrained(self.out, metrics=metrics)
-        if self.best is None or metrics["hole_absrel"] < self.best:
-            self.best = metrics["hole_absrel"]
+        value = metrics[self.cfg.select_metric]
+        if self.best is None or value < self.best:
+            self.best = value
             self.ema.save_pretrained(self.out / "best", metrics=metrics)
         return metrics
 
@@ -235,7 +246,8 @@ class Trainer:
         tmp = self.out / (STATE_WEIGHTS + ".tmp")
         save_file(tensors, str(tmp))
         tmp.replace(self.out / STATE_WEIGHTS)
-        meta = {"step": self.step, "best_hole_absrel": self.best, "param_groups": opt_state["param_groups"]}
+        meta = {"step": self.step, "best": self.best, "select_metric": self.cfg.select_metric,
+                "param_groups": opt_state["param_groups"]}
         tmp_json = self.out / (STATE_JSON + ".tmp")
         tmp_json.write_text(json.dumps(meta, indent=2))
         tmp_json.replace(self.out / STATE_JSON)
@@ -261,7 +273,7 @@ class Trainer:
                 state.setdefault(int(idx), {})[name] = v
         self.opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
         self.step = int(meta["step"])
-        self.best = meta.get("best_hole_absrel")
+        self.best = meta.get("best", meta.get("best_hole_absrel"))
         for name in ("train_metrics.csv", "val_metrics.csv"):
             _truncate_csv(self.out / name, self.step)
 

@@ -3,10 +3,11 @@
 
 The estimator is the completer with nothing known. The completer returns the known depth *exactly* on known
 pixels (the pipeline merges new points next to old ones and relies on that); only unknown pixels come from the
-network. Images whose long side exceeds ``max_side`` pixels are completed at that working resolution (so that
-holes and scene extent look to the net roughly as in training) and the log-depth prediction is resized back
-bilinearly; smaller images run at native size, as does ``max_side=None``. The default, 320, comes from the
-study in the shipped model card: at 240 x 320, native size was as accurate as any downscaling tried.
+network, bent to meet the known depth without a step (:meth:`DepthCompletionNet.meet_known`). Images whose long
+side exceeds ``max_side`` pixels are completed at that working resolution (so that holes and scene extent look to
+the net roughly as in training) and the log-depth prediction is resized back bilinearly; smaller images run at
+native size, as does ``max_side=None``. The default, 320, comes from the study in the model card of the first
+shipped checkpoint: at 240 x 320, native size was as accurate as any downscaling tried.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class NetworkDepthCompleter:
         rgb = torch.from_numpy(np.array(img_s, copy=True)).to(dev).permute(2, 0, 1)[None].float() / 255.0
         d = torch.from_numpy(np.where(kn_s, dep_s, 0).astype(np.float32)).to(dev)[None, None]
         m = torch.from_numpy(kn_s.astype(np.float32)).to(dev)[None, None]
-        pred_log = self.model.predict_log(rgb, d, m)
+        pred_log = self.model.meet_known(self.model.predict_log(rgb, d, m), d, m)
         if (h, w) != (H, W):
             pred_log = F.interpolate(pred_log, size=(H, W), mode="bilinear", align_corners=False)
         cfg = self.model.config

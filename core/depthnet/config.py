@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+FILL_PRIORS = ("nearest", "push_pull", "background", "laplacian", "none")
+
 
 @dataclass
 class DepthNetConfig:
@@ -28,9 +30,9 @@ class DepthNetConfig:
     max_log_ratio: float = 4.0
     """Known log(depth / median) values are clipped to +-this before entering the net (e^4 ~ 55x)."""
     fill_prior: str = "nearest"
-    """``"nearest"`` / ``"push_pull"`` / ``"background"`` / ``"none"``: start from a classical fill of the known
-    log depth (the nearest known pixel, a smooth push-pull interpolation, or a far-biased max push-pull that
-    fills disocclusions with the background side of a depth edge) given as a seventh input channel, and predict a
+    """One of :data:`FILL_PRIORS`: start from a classical fill of the known log depth (the nearest known pixel, a
+    smooth push-pull interpolation, a far-biased max push-pull that fills disocclusions with the background side
+    of a depth edge, or the exact harmonic interpolation) given as a seventh input channel, and predict a
     residual to it. A small CPU-trained net then begins at a classical fill's accuracy in the holes instead of
     having to learn to propagate depth from scratch; with nothing known the fill is 0 and the net is monocular."""
     min_depth: float = 0.05
@@ -38,10 +40,8 @@ class DepthNetConfig:
     """Predictions are clamped to [min_depth, max_depth] metres."""
 
     def __post_init__(self) -> None:
-        if self.fill_prior not in ("nearest", "push_pull", "background", "none"):
-            raise ValueError(
-                f"fill_prior must be 'nearest', 'push_pull', 'background' or 'none', got {self.fill_prior!r}"
-            )
+        if self.fill_prior not in FILL_PRIORS:
+            raise ValueError(f"fill_prior must be one of {', '.join(FILL_PRIORS)}; got {self.fill_prior!r}")
 
     @property
     def in_channels(self) -> int:

@@ -18,14 +18,20 @@ from core.gaussians.rasterize import ALPHA_MIN, EPS2D, NEAR, GaussianRender, cam
 
 
 def gsplat_available() -> bool:
-    """True when CUDA is usable and gsplat imports."""
+    """True when CUDA is usable and gsplat's compiled CUDA extension loads.
+
+    Importing ``gsplat`` succeeds even when its kernels cannot be built (no nvcc, wrong arch); the extension is
+    only loaded -- JIT-compiled on first use, which takes minutes once -- by ``gsplat.cuda._backend``, whose
+    ``_C`` is None when that failed. Checking it here lets callers fall back to the torch rasteriser instead of
+    failing mid-fit.
+    """
     if not torch.cuda.is_available():
         return False
     try:
-        import gsplat  # noqa: F401
+        from gsplat.cuda._backend import _C
     except Exception:  # noqa: BLE001 - any import failure (missing, ABI mismatch) means "not available"
         return False
-    return True
+    return _C is not None
 
 
 def rasterize_gsplat(

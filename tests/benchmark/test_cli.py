@@ -54,3 +54,16 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys, args, message):
     assert main(["benchmark", *args, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.slow  # renders 50 synthetic pairs and runs four methods: ~1-3 min
+def test_shipped_network_beats_every_baseline_on_synthetic_hole_mae(tmp_path):
+    """The benchmark issue's acceptance, recomputed from scratch with the shipped weights."""
+    res = _bench("--dataset", "synthetic", "--limit", "50", "--out", str(tmp_path / "syn"), "--no-progress")
+    assert res.returncode == 0, res.stderr
+    rows = {r["method"]: r for r in csv.DictReader((tmp_path / "syn" / "summary.csv").open())}
+    assert set(rows) == {"gld8tr", "aligned-mono", "nearest", "laplacian"}
+    assert all(int(r["pairs"]) == 50 for r in rows.values())
+    net = float(rows["gld8tr"]["mae_hole"])
+    for baseline in ("aligned-mono", "nearest", "laplacian"):
+        assert net < float(rows[baseline]["mae_hole"]), (baseline, rows)

@@ -173,6 +173,43 @@ def test_background_fill_takes_the_far_side_of_a_depth_edge_and_keeps_known_valu
     torch.testing.assert_close(background_fill(lone * 3.0, lone), torch.full((1, 1, 9, 13), 3.0))
 
 
+def test_laplacian_prior_is_the_exact_harmonic_fill_per_image() -> None:
+    from core.backends.classical_fill import laplacian_fill as classical
+    from core.depthnet.model import laplacian_fill
+
+    values = torch.zeros(2, 1, 6, 9)
+    known = torch.zeros(2, 1, 6, 9)
+    values[0, 0, :, 0], values[0, 0, :, -1] = 1.0, 4.0  # two known columns: a linear ramp between them
+    known[0, 0, :, 0] = known[0, 0, :, -1] = 1.0
+    filled = laplacian_fill(values, known)
+    torch.testing.assert_close(filled[0, 0], torch.linspace(1.0, 4.0, 9).expand(6, 9))
+    assert float(filled[1].abs().max()) == 0.0  # nothing known: no fill
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=(7, 11)).astype(np.float32)
+    k = rng.random((7, 11)) < 0.3
+    got = laplacian_fill(torch.from_numpy(v)[None, None], torch.from_numpy(k)[None, None].float())[0, 0].numpy()
+    np.testing.assert_allclose(got, classical(np.where(k, v, 0), k), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got[k], v[k])
+
+
+def test_meet_known_removes_the_step_at_the_seam_and_fades_into_the_hole() -> None:
+    from core.depthnet.model import SEAM_FADE_PX, DepthCompletionNet
+
+    H, W = 4, 40
+    truth = torch.linspace(0.0, 1.1, W).expand(1, 1, H, W).clone()  # log depth, a ramp
+    known = torch.zeros(1, 1, H, W)
+    known[..., :10] = 1.0
+    depth = truth.exp() * known
+    pred_log = truth + 0.05  # a network that strays by 5% everywhere
+    met = DepthCompletionNet.meet_known(pred_log, depth, known)
+    torch.testing.assert_close(met[known > 0], truth[known > 0])  # equal on the known pixels
+    # in the hole the correction is the stray of the nearest known pixel, faded with the distance to it
+    want = pred_log[0, 0, 0, 10:] - 0.05 * torch.exp(-torch.arange(1, W - 9) / SEAM_FADE_PX)
+    torch.testing.assert_close(met[0, 0, 0, 10:], want)
+    empty = torch.zeros_like(known)
+    assert torch.equal(DepthCompletionNet.meet_known(pred_log, depth * 0, empty), pred_log)
+
+
 def test_torch_nearest_fill_matches_the_exact_distance_transform() -> None:
     from core.depthnet.model import nearest_fill
     from training.evaluate import nearest_fill as exact_nearest_fill

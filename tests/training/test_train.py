@@ -168,3 +168,23 @@ def test_self_training_samples_complete_the_models_own_depth_under_warp_masks() 
     torch.testing.assert_close(batch.target, mono)  # the target is the model's own monocular prediction
     assert batch.hole.any() and batch.known.any()
     torch.testing.assert_close(batch.known_depth[batch.known], batch.target[batch.known])
+
+
+def test_laplacian_prior_depth_l1_and_best_by_hole_mae(cache_dir, tmp_path) -> None:
+    import json
+
+    model = {**MINI["model"], "fill_prior": "laplacian"}
+    cfg = _cfg(cache_dir, model=model, depth_l1_weight=0.5, select_metric="hole_mae", max_steps=9)
+    trainer = Trainer(cfg, tmp_path / "run")
+    losses = task_losses(trainer.model, trainer.sampler.batch(0, 8), cfg)
+    assert float(losses["depth_l1"]) > 0 and torch.isfinite(losses["loss"])
+    trainer.train()
+    rows = list(csv.DictReader((tmp_path / "run" / "val_metrics.csv").open()))
+    assert [int(r["step"]) for r in rows] == [3, 6, 9]
+    best = json.loads((tmp_path / "run" / "best" / "metrics.json").read_text())
+    assert best["hole_mae"] == pytest.approx(min(float(r["hole_mae"]) for r in rows), rel=1e-4)
+    assert DepthCompletionNet.from_pretrained(tmp_path / "run" / "best").config.fill_prior == "laplacian"
+    train_rows = list(csv.DictReader((tmp_path / "run" / "train_metrics.csv").open()))
+    assert all(float(r["depth_l1"]) > 0 for r in train_rows)
+    with pytest.raises(Exception, match="select_metric"):
+        _cfg(cache_dir, select_metric="loss")
