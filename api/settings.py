@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     inpainter: str = "patchmatch"
     depth_model: str = "gld8tr"
     device: str = "auto"
+    low_vram: bool = Field(
+        False, description="Hugging Face backends keep idle models on the CPU and move each to the GPU only for its "
+        "call (slower; for GPUs that cannot hold the inpainter and the depth model at once)")
     soft_time_limit_s: float = Field(600.0, gt=0, description="a job past this fails with 'time limit exceeded'")
     hard_time_limit_s: float = Field(900.0, gt=0, description="the worker process exits if a job runs past this")
     visibility_timeout_s: float = Field(3900.0, gt=0, description="Redis redelivers unacked tasks after this")

@@ -55,7 +55,8 @@ def build_method(spec: str, *, device: str = "cpu") -> Baseline:
 
 def weights_version(spec: str) -> str:
     """First 10 hex digits of the SHA-1 of the network weights a spec loads (``gld8tr``, ``ckpt:DIR``, and
-    ``aligned-mono`` over either); empty when the spec has no local weights file."""
+    ``aligned-mono`` over either) plus the network's inference revision (``-r2``); empty when the spec has no
+    local weights file."""
     import hashlib
     from pathlib import Path
 
@@ -75,7 +76,9 @@ def weights_version(spec: str) -> str:
     weights = folder / "model.safetensors" if folder.is_dir() else folder
     if not weights.is_file():
         return ""
-    return hashlib.sha1(weights.read_bytes()).hexdigest()[:10]
+    from core.depthnet.model import INFERENCE_REVISION
+
+    return f"{hashlib.sha1(weights.read_bytes()).hexdigest()[:10]}-r{INFERENCE_REVISION}"
 
 
 def timed_predict(method: Baseline, sample: PairSample, device: str = "cpu") -> tuple[np.ndarray, float]:

@@ -234,7 +234,7 @@ def _run(ctx: WorkerContext, rec: JobRecord) -> str:
         scene = generate_scene(
             image, opts.prompt, opts.mode, depth=depth, fov_deg=opts.fov_deg,
             inpainter=ctx.models.inpainter, depth_model=ctx.models.depth_model, device=ctx.models.device,
-            seed=opts.seed, on_progress=on_progress, should_cancel=should_cancel,
+            seed=opts.seed, on_progress=on_progress, should_cancel=should_cancel, low_vram=settings.low_vram,
         )
 
         # 5. Outputs, then upload under this job's prefix (a redelivered job overwrites the same keys).

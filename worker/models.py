@@ -31,8 +31,10 @@ class ResidentModels:
 
         t0 = time.perf_counter()
         device = str(resolve_device(settings.device))
-        inpainter = registry.build_inpainter(settings.inpainter, device=device)
-        depth_model = registry.build_depth_completer(settings.depth_model, device=device)
+        # Only a requested low_vram is passed on, as in core.pipeline: backends without the option build as usual.
+        options = {"low_vram": True} if settings.low_vram else {}
+        inpainter = registry.build_inpainter(settings.inpainter, device=device, **options)
+        depth_model = registry.build_depth_completer(settings.depth_model, device=device, **options)
         log.info(
             "models resident on %s in %.1f s: inpainter=%s depth=%s",
             device, time.perf_counter() - t0, getattr(inpainter, "name", settings.inpainter),

@@ -63,3 +63,16 @@ def test_low_vram_flag_reaches_the_hf_backends(low_vram: bool, tmp_path: Path, t
     assert sidecar["extra"]["low_vram"] is low_vram
     assert {"backends", "inpaint", "complete"} <= set(sidecar["peak_memory_mb"])
     assert np.isfinite(list(sidecar["peak_memory_mb"].values())).all()
+
+
+@pytest.mark.parametrize("low_vram", [True, False])
+def test_worker_setting_low_vram_reaches_its_resident_backends(low_vram: bool, tiny_inpaint_dir: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from api.settings import Settings
+    from worker.models import ResidentModels
+
+    monkeypatch.setenv("GLD8TR_LOW_VRAM", "1" if low_vram else "0")
+    settings = Settings(inpainter=f"diffusers:{tiny_inpaint_dir}", depth_model="nearest", device="cpu")
+    assert settings.low_vram is low_vram
+    models = ResidentModels.load(settings)
+    assert _sliced(models.inpainter.pipe) is low_vram

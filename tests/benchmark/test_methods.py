@@ -50,8 +50,10 @@ def test_weights_version_follows_the_checkpoint_file(checkpoint):
     import hashlib
 
     from benchmark.methods import weights_version
+    from core.depthnet.model import INFERENCE_REVISION
 
     expected = hashlib.sha1((checkpoint / "model.safetensors").read_bytes()).hexdigest()[:10]
+    expected += f"-r{INFERENCE_REVISION}"
     assert weights_version(f"ckpt:{checkpoint}") == expected
     assert weights_version(f"aligned-mono:ckpt:{checkpoint}") == expected
     assert weights_version("nearest") == ""
