@@ -109,22 +109,43 @@ def _check(image: np.ndarray, depth: np.ndarray, known_mask: np.ndarray) -> tupl
     return image, depth, known_mask
 
 
-def _load(arg: str | None, device: str, max_side: int | None) -> NetworkDepthCompleter:
-    if arg is None or arg == "":
-        path, name = SHIPPED_DIR, "gld8tr"
-    else:
-        path, name = Path(arg).expanduser() if Path(arg).expanduser().exists() else arg, f"ckpt:{arg}"
+def _load(path: str | Path, name: str, device: str, max_side: int | None) -> NetworkDepthCompleter:
     model = DepthCompletionNet.from_pretrained(path)
     log.debug("loaded depth network %s (%d parameters)", name, model.num_parameters())
     return NetworkDepthCompleter(model, name=name, device=device, max_side=max_side)
 
 
+def _shipped(arg: str | None) -> tuple[Path, str]:
+    if arg:
+        raise InputError(f"the 'gld8tr' depth model takes no argument (got {arg!r}); use ckpt:DIR for another "
+                         "checkpoint")
+    return SHIPPED_DIR, "gld8tr"
+
+
+def _checkpoint(arg: str | None) -> tuple[str | Path, str]:
+    if not arg:
+        raise InputError("'ckpt' needs a checkpoint: ckpt:DIR (a folder written by gld8tr train) or ckpt:HUB_ID")
+    local = Path(arg).expanduser()
+    return (local if local.exists() else arg), f"ckpt:{arg}"
+
+
+def build_shipped_completer(arg: str | None = None, *, device: str = "cpu", max_side: int | None = DEFAULT_MAX_SIDE,
+                            **options: object) -> NetworkDepthCompleter:
+    """Registry factory for ``gld8tr``, the weights in ``core/weights/gld8tr-depth``; unknown options are ignored."""
+    return _load(*_shipped(arg), device, max_side)
+
+
+def build_shipped_estimator(arg: str | None = None, *, device: str = "cpu", max_side: int | None = DEFAULT_MAX_SIDE,
+                            **options: object) -> NetworkDepthEstimator:
+    return NetworkDepthEstimator(build_shipped_completer(arg, device=device, max_side=max_side))
+
+
 def build_completer(arg: str | None, *, device: str = "cpu", max_side: int | None = DEFAULT_MAX_SIDE,
                     **options: object) -> NetworkDepthCompleter:
-    """Registry factory for ``gld8tr`` (``arg`` None) and ``ckpt:DIR``; unknown options are ignored."""
-    return _load(arg, device, max_side)
+    """Registry factory for ``ckpt:DIR`` (or ``ckpt:HUB_ID``); unknown options are ignored."""
+    return _load(*_checkpoint(arg), device, max_side)
 
 
 def build_estimator(arg: str | None, *, device: str = "cpu", max_side: int | None = DEFAULT_MAX_SIDE,
                     **options: object) -> NetworkDepthEstimator:
-    return NetworkDepthEstimator(_load(arg, device, max_side))
+    return NetworkDepthEstimator(build_completer(arg, device=device, max_side=max_side))

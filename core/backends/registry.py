@@ -25,12 +25,12 @@ _FACTORIES: dict[Kind, dict[str, str]] = {
         "diffusers": "core.backends.diffusers_inpainter:build",
     },
     "depth_estimator": {
-        "gld8tr": "core.backends.network_depth:build_estimator",
+        "gld8tr": "core.backends.network_depth:build_shipped_estimator",
         "ckpt": "core.backends.network_depth:build_estimator",
         "transformers": "core.backends.transformers_depth:build",
     },
     "depth_completer": {
-        "gld8tr": "core.backends.network_depth:build_completer",
+        "gld8tr": "core.backends.network_depth:build_shipped_completer",
         "ckpt": "core.backends.network_depth:build_completer",
         "aligned-mono": "core.backends.aligned_mono:build",
         "nearest": "core.backends.classical_fill:build_nearest",
@@ -69,7 +69,7 @@ def build(kind: Kind, spec: str, *, device: str = "cpu", **options: Any) -> Any:
         raise InputError(f"unknown {kind.replace('_', ' ')} {spec!r}; known: {known}")
     module_name, _, attr = table[name].partition(":")
     factory = getattr(importlib.import_module(module_name), attr)
-    return factory(arg, device=device, **options) if name != "gld8tr" else factory(None, device=device, **options)
+    return factory(arg, device=device, **options)
 
 
 def build_inpainter(spec: str = DEFAULT_INPAINTER, *, device: str = "cpu", **options: Any) -> Any:

@@ -86,3 +86,11 @@ def test_models_list_and_pull_cli(offline_empty_cache: Path, tiny_depth_anything
     assert pulled.returncode == 3 and "HF_HUB_OFFLINE" in pulled.stderr
     bad = _gld8tr("models", "pull", "no-such-model", env=env)
     assert bad.returncode == 2 and "sd2-inpainting" in bad.stderr
+
+
+def test_shipped_and_checkpoint_network_specs_reject_wrong_arguments() -> None:
+    with pytest.raises(InputError, match="takes no argument"):
+        registry.build_depth_completer("gld8tr:/some/dir")
+    with pytest.raises(InputError, match="ckpt:DIR"):
+        registry.build_depth_estimator("ckpt")
+    assert registry.build_depth_estimator("gld8tr").name == "gld8tr"
