@@ -1,7 +1,8 @@
 """The app factory: settings in, a FastAPI app with its job store, storage and job runner out.
 
 ``create_app(settings)`` talks to Redis, S3 and Celery workers (``gld8tr serve --api-only``);
-``create_app(settings, embedded=True)`` keeps jobs in memory, files under ``data_dir`` and runs jobs on a
+``create_app(settings, embedded=True)`` keeps jobs in memory (each record mirrored to ``data_dir/jobs`` so a
+restart loses none), files under ``data_dir`` and runs jobs on a
 thread of this process (``gld8tr serve``). ``app_from_env`` is the uvicorn ``--factory`` entry point.
 """
 
@@ -38,9 +39,15 @@ def build_service(settings: Settings, *, embedded: bool) -> Service:
     auth = ApiKeyAuth(settings.api_key_hashes())
     signer = FileUrlSigner(settings.file_url_secret.get_secret_value(), settings.presign_expiry_s)
     if embedded:
-        store = MemoryJobStore(settings.retention_s)
+        store = MemoryJobStore(settings.retention_s, persist_dir=settings.data_dir / "jobs")
         storage = LocalStorage(settings.data_dir / "objects")
-        return Service(settings, store, storage, ThreadRunner(settings, store, storage), auth, signer)
+        runner = ThreadRunner(settings, store, storage)
+        redo = store.unfinished()
+        if redo:  # the previous process stopped with these queued or running: run them (again)
+            log.warning("resubmitting %d unfinished jobs from before the restart", len(redo))
+        for job_id in redo:
+            runner.submit(job_id)
+        return Service(settings, store, storage, runner, auth, signer)
     store = RedisJobStore(settings.redis_url, settings.key_prefix, settings.retention_s)
     storage = build_storage(settings)
     return Service(settings, store, storage, CeleryRunner(settings, store), auth, signer)

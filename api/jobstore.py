@@ -12,13 +12,18 @@ memory), so a worker's progress write can never undo the API's cancel or vice ve
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from api.schemas import ACTIVE_STATUSES, TERMINAL_STATUSES, JobRecord, utcnow
+
+log = logging.getLogger(__name__)
 
 STAGE_BUCKETS: tuple[float, ...] = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
 """Upper bounds (seconds) of the stage-duration histogram buckets exposed on /metrics."""
@@ -235,10 +240,18 @@ class RedisJobStore:
 
 
 class MemoryJobStore:
-    """The same interface in one process's memory, for the embedded single-machine mode and unit tests."""
+    """The same interface in one process's memory, for the embedded single-machine mode and unit tests.
 
-    def __init__(self, retention_s: float = 86400.0) -> None:
+    With ``persist_dir`` every record is also written there (one JSON file per job, replaced atomically on each
+    change) and read back at construction, so a restarted ``gld8tr serve`` still knows its jobs: finished ones
+    keep their files and retention, unfinished ones are listed by :meth:`unfinished` for the runner to redo.
+    Rate-limit windows, cancel flags, heartbeats and histograms stay in memory (they are meaningless across a
+    restart: the worker that would read a cancel flag is gone with it).
+    """
+
+    def __init__(self, retention_s: float = 86400.0, persist_dir: Path | None = None) -> None:
         self.retention_s = retention_s
+        self.persist_dir = persist_dir
         self._lock = threading.RLock()
         self._jobs: dict[str, str] = {}  # id -> JSON, so callers never share mutable records
         self._idem: dict[tuple[str, str], str] = {}
@@ -247,6 +260,49 @@ class MemoryJobStore:
         self._rl: dict[str, list[float]] = {}
         self._stages: dict[str, tuple[list[int], float, int]] = {}
         self._workers: dict[str, float] = {}
+        if persist_dir is not None:
+            persist_dir.mkdir(parents=True, exist_ok=True)
+            self._load()
+
+    # ----------------------------------------------------------------------------------------- persistence
+    def _path(self, job_id: str) -> Path:
+        assert self.persist_dir is not None
+        return self.persist_dir / f"{job_id}.json"
+
+    def _write(self, job_id: str, raw: str) -> None:
+        self._jobs[job_id] = raw
+        if self.persist_dir is None:
+            return
+        tmp = self._path(job_id).with_suffix(".json.tmp")
+        with tmp.open("w") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(self._path(job_id))
+
+    def _load(self) -> None:
+        assert self.persist_dir is not None
+        for path in sorted(self.persist_dir.glob("*.json")):
+            try:
+                rec = JobRecord.model_validate_json(path.read_text())
+            except (OSError, ValueError) as exc:
+                # Never silently: the file is kept aside for a human, the service starts without it.
+                log.error("job record %s is unreadable (%s); moved to %s.bad", path, exc, path.name)
+                path.replace(path.with_suffix(".json.bad"))
+                continue
+            self._jobs[rec.id] = rec.model_dump_json()
+            if rec.idempotency_key:
+                self._idem[(rec.owner, rec.idempotency_key)] = rec.id
+            if rec.status in TERMINAL_STATUSES and rec.finished_at is not None:
+                self._purge[rec.id] = rec.finished_at.timestamp() + self.retention_s
+        if self._jobs:
+            log.info("job store: %d job records read from %s", len(self._jobs), self.persist_dir)
+
+    def unfinished(self) -> list[str]:
+        """Ids of queued or running jobs, oldest first: after a restart, jobs nobody is working on."""
+        with self._lock:
+            active = [r for r in self._all() if r.status in ACTIVE_STATUSES]
+        return [r.id for r in sorted(active, key=lambda r: r.created_at)]
 
     def ping(self) -> None:
         return None
@@ -264,7 +320,7 @@ class MemoryJobStore:
                         raise IdempotencyConflict(existing.id)
                     return existing, False
                 self._idem[(rec.owner, rec.idempotency_key)] = rec.id
-            self._jobs[rec.id] = rec.model_dump_json()
+            self._write(rec.id, rec.model_dump_json())
             return rec, True
 
     def get(self, job_id: str) -> JobRecord | None:
@@ -284,7 +340,7 @@ class MemoryJobStore:
             if new is None:
                 return old
             new, purge_at = _touch(new, old, self.retention_s)
-            self._jobs[job_id] = new.model_dump_json()
+            self._write(job_id, new.model_dump_json())
             if purge_at is not None:
                 self._purge[job_id] = purge_at
             return new
@@ -293,6 +349,8 @@ class MemoryJobStore:
         with self._lock:
             rec = self.get(job_id)
             self._jobs.pop(job_id, None)
+            if self.persist_dir is not None:
+                self._path(job_id).unlink(missing_ok=True)
             self._cancel.discard(job_id)
             self._purge.pop(job_id, None)
             if rec is not None and rec.idempotency_key:

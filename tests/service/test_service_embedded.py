@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +42,51 @@ def test_embedded_serve_runs_jobs_and_streams_files(tmp_path: Path) -> None:
     finally:
         stop_process(proc)
         log.close()
+
+
+def _serve(tmp_path: Path, port: int, log_name: str) -> tuple[subprocess.Popen, object]:
+    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "GLD8TR_DEPTH_MODEL": "nearest",
+           "GLD8TR_DEVICE": "cpu", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    log = (tmp_path / log_name).open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data")],
+        env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+    )
+    return proc, log
+
+
+@pytest.mark.slow
+def test_embedded_serve_killed_mid_job_finishes_it_after_a_restart(tmp_path: Path) -> None:
+    """kill -9 while a job runs: the restarted process still knows every job and runs the interrupted one again."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc, log = _serve(tmp_path, port, "serve1.log")
+    try:
+        wait_until(lambda: httpx.get(url + "/readyz", timeout=2).status_code == 200, 120, "gld8tr serve", proc)
+        with httpx.Client(base_url=url, timeout=30) as c:
+            first = wait_status(c, submit(c).json()["id"], {"succeeded", "failed"}, timeout=120)
+            assert first["status"] == "succeeded", first
+            long_id = submit(c, width=480, height=320, mode="360").json()["id"]  # ~10-30 s of PatchMatch
+            wait_status(c, long_id, {"running", "succeeded", "failed"}, timeout=60)
+        stop_process(proc, signal.SIGKILL)
+    finally:
+        stop_process(proc)
+        log.close()
+    on_disk = json.loads((tmp_path / "data" / "jobs" / f"{long_id}.json").read_text())
+    assert on_disk["status"] == "running", "the job finished before the kill; the test needs a longer job"
+
+    proc, log = _serve(tmp_path, port, "serve2.log")
+    try:
+        wait_until(lambda: httpx.get(url + "/readyz", timeout=2).status_code == 200, 120, "gld8tr serve", proc)
+        with httpx.Client(base_url=url, timeout=30) as c:
+            again = c.get(f"/scenes/{first['id']}").json()
+            assert again["status"] == "succeeded" and again["outputs"] == first["outputs"]
+            assert c.get(f"/scenes/{first['id']}/files/scene.ply").status_code == 200
+            redone = wait_status(c, long_id, {"succeeded", "failed"}, timeout=300)
+            assert redone["status"] == "succeeded", redone
+            ply = PlyData.read(io.BytesIO(c.get(f"/scenes/{long_id}/files/scene.ply").content))
+            assert ply["vertex"].count > 480 * 320
+    finally:
+        stop_process(proc)
+        log.close()
+    assert "resubmitting 1 unfinished jobs" in (tmp_path / "serve2.log").read_text()

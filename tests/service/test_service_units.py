@@ -196,3 +196,37 @@ def test_hard_time_limit_records_failure_and_exits_the_worker(tmp_path: Path) ->
     assert proc.returncode == 70, proc.stderr
     assert "status failed Time limit exceeded" in proc.stdout
     assert time.monotonic() - t0 < 20
+
+
+def test_memory_store_with_a_directory_survives_a_restart(tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    store = MemoryJobStore(retention_s=100.0, persist_dir=jobs)
+    store.create(_record("done", idempotency_key="k1", request_hash="h1"))
+    store.create(_record("waiting"))
+    store.create(_record("gone"))
+
+    def finish(r: JobRecord) -> JobRecord:
+        r.status = "succeeded"
+        return r
+
+    def start(r: JobRecord) -> JobRecord:
+        r.status, r.deliveries = "running", 1
+        return r
+
+    store.update("done", finish)
+    store.update("waiting", start)
+    store.delete("gone")
+    (jobs / "junk.json").write_text("{not json")
+
+    again = MemoryJobStore(retention_s=100.0, persist_dir=jobs)  # a new process on the same data directory
+    done = again.get("done")
+    assert done is not None and done.status == "succeeded" and done.finished_at is not None
+    assert again.get("gone") is None and again.get("waiting").deliveries == 1
+    assert again.find_idempotent("o", "k1").id == "done"
+    with pytest.raises(IdempotencyConflict):
+        again.create(_record("other", idempotency_key="k1", request_hash="h2"))
+    assert again.unfinished() == ["waiting"]
+    assert again.due_for_purge(done.finished_at.timestamp() + 99) == []
+    assert again.due_for_purge(done.finished_at.timestamp() + 101) == ["done"]
+    assert (jobs / "junk.json.bad").exists() and not (jobs / "junk.json").exists()  # kept aside, not lost
+    assert sorted(p.name for p in jobs.glob("*.json")) == ["done.json", "waiting.json"]
