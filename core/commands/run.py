@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch CPU threads (0 = torch's default; 1 is often fastest on a busy shared CPU)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     parser.add_argument("--gaussians", default=None, metavar="OUT.ply",
-                        help="also fit 3D Gaussians to the views and write them (.ply 3DGS layout or .splat)")
+                        help="also fit 3D Gaussians to the views and write them (.ply 3DGS layout, .splat or .spz)")
     parser.add_argument("--gs-iters", dest="gs_iters", type=int, default=None,
                         help="Gaussian fitting iterations (default: 1000 on CUDA, 300 on CPU)")
     parser.add_argument("--gs-axes", dest="gs_axes", choices=["opencv", "opengl"], default="opencv",
@@ -59,8 +59,11 @@ def main(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     output = Path(args.output_path)
     _check_output(output, InputError)
-    if args.gaussians and Path(args.gaussians).suffix.lower() not in (".ply", ".splat"):
-        raise InputError(f"--gaussians must name a .ply or .splat file, got {args.gaussians}")
+    if args.gaussians:
+        from core.gaussians import FORMATS
+
+        if Path(args.gaussians).suffix.lower() not in FORMATS:
+            raise InputError(f"--gaussians must name a {', '.join(FORMATS)} file, got {args.gaussians}")
     if args.max_side < 0:
         raise InputError(f"--max-side must be >= 0, got {args.max_side}")
     settings = GenerationSettings(max_side=args.max_side or None)

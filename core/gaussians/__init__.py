@@ -6,7 +6,7 @@ Public API (everything in the project's OpenCV world frame; see ``core.gaussians
 * ``rasterize_reference`` - plain-torch differentiable renderer (CPU and CUDA); ``rasterize_gsplat`` on CUDA;
 * ``fit_gaussians`` - L1 + SSIM fitting with 3DGS densification, returning ``FitResult`` with PSNRs;
 * ``save_gaussian_ply`` / ``load_gaussian_ply`` (3DGS PLY), ``save_splat`` / ``load_splat`` (.splat),
-  ``save_gaussians`` / ``load_gaussians`` choosing by file suffix.
+  ``save_spz`` / ``load_spz`` (.spz), ``save_gaussians`` / ``load_gaussians`` choosing by file suffix.
 """
 
 from __future__ import annotations
@@ -21,17 +21,23 @@ from core.gaussians.model import Gaussians
 from core.gaussians.ply import gaussian_ply_bytes, is_gaussian_ply, load_gaussian_ply, save_gaussian_ply
 from core.gaussians.rasterize import GaussianRender, psnr, rasterize_reference
 from core.gaussians.splat import load_splat, save_splat, splat_bytes
+from core.gaussians.spz import load_spz, save_spz, spz_bytes
 
-FORMATS = (".ply", ".splat")
+FORMATS = (".ply", ".splat", ".spz")
 
 
 def save_gaussians(g: Gaussians, path: str | os.PathLike[str], *, axes: Axes = "opencv") -> Path:
-    """Write ``g`` as ``.ply`` (3DGS layout) or ``.splat``, chosen by the suffix of ``path``."""
+    """Write ``g`` as ``.ply`` (3DGS layout), ``.splat`` or ``.spz``, chosen by the suffix of ``path``.
+
+    ``axes`` applies to ``.ply`` and ``.splat``; ``.spz`` defines its own axes (RUB) and is always written in them.
+    """
     suffix = Path(path).suffix.lower()
     if suffix == ".ply":
         return save_gaussian_ply(g, path, axes=axes)
     if suffix == ".splat":
         return save_splat(g, path, axes=axes)
+    if suffix == ".spz":
+        return save_spz(g, path)
     raise ValueError(f"unknown Gaussian file type {suffix!r}; use one of {', '.join(FORMATS)}")
 
 
@@ -41,6 +47,8 @@ def load_gaussians(path: str | os.PathLike[str], *, axes: Axes = "opencv") -> Ga
         return load_gaussian_ply(path, axes=axes)
     if suffix == ".splat":
         return load_splat(path, axes=axes)
+    if suffix == ".spz":
+        return load_spz(path)
     raise ValueError(f"unknown Gaussian file type {suffix!r}; use one of {', '.join(FORMATS)}")
 
 
@@ -59,10 +67,13 @@ __all__ = [
     "load_gaussian_ply",
     "load_gaussians",
     "load_splat",
+    "load_spz",
     "psnr",
     "rasterize_reference",
     "save_gaussian_ply",
     "save_gaussians",
     "save_splat",
+    "save_spz",
     "splat_bytes",
+    "spz_bytes",
 ]

@@ -36,11 +36,11 @@ def gaussian_stage(
 
     ``iters`` / ``max_side``: see ``FitConfig`` (None / -1 pick the device defaults).
     """
-    from core.gaussians import save_gaussians
+    from core.gaussians import FORMATS, save_gaussians
 
     output = Path(output_path)
-    if output.suffix.lower() not in (".ply", ".splat"):
-        raise ValueError(f"Gaussian output must end in .ply or .splat, got {output.name!r}")
+    if output.suffix.lower() not in FORMATS:
+        raise ValueError(f"Gaussian output must end in {', '.join(FORMATS)}; got {output.name!r}")
     result = fit_gaussians(
         scene, FitConfig(iters=iters, max_side=max_side, seed=seed), device=device, progress=progress,
         on_progress=on_progress,

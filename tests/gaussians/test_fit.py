@@ -74,7 +74,7 @@ def test_stage_writes_ply_and_metrics(room_48x36, tmp_path):
     on_disk = json.loads((tmp_path / "gs.json").read_text())
     assert on_disk == summary and on_disk["format"] == "ply" and len(on_disk["psnr_views_db"]) == 3
     assert on_disk["fov_deg"] == pytest.approx(53.13, abs=1e-3)
-    with pytest.raises(ValueError, match=".ply or .splat"):
+    with pytest.raises(ValueError, match=r"\.ply, \.splat, \.spz"):
         gaussian_stage(room_48x36, tmp_path / "gs.obj", iters=1)
 
 
