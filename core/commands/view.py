@@ -1,4 +1,4 @@
-"""``gld8tr view FILE``: open a point-cloud PLY, a Gaussian PLY or a ``.splat`` in the browser viewer.
+"""``gld8tr view FILE``: open a point-cloud PLY, a Gaussian PLY, a ``.splat`` or a ``.spz`` in the browser viewer.
 
 Starts a local server (``core.viewer.server``) bound to localhost and opens the page in the default browser;
 Ctrl-C stops it. Light to import: nothing heavy is loaded, not even torch.
@@ -20,7 +20,7 @@ log = logging.getLogger("gld8tr.view")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="a .ply (points or 3DGS Gaussians) or .splat file")
+    parser.add_argument("file", type=Path, help="a .ply (points or 3DGS Gaussians), .splat or .spz file")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost only)")
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser; just print the URL")
@@ -54,10 +54,13 @@ def main(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise InputError(f"no such file: {path}")
     suffix = path.suffix.lower()
-    if suffix not in (".ply", ".splat"):
-        raise InputError(f"{path.name}: the viewer reads .ply and .splat files, not {suffix or 'extensionless'} ones")
+    if suffix not in (".ply", ".splat", ".spz"):
+        raise InputError(f"{path.name}: the viewer reads .ply, .splat and .spz files, not {suffix or 'extensionless'} "
+                         "ones")
     if suffix == ".ply" and not path.open("rb").read(3) == b"ply":
         raise InputError(f"{path.name} is not a PLY file (no 'ply' magic)")
+    if suffix == ".spz" and not path.open("rb").read(2) == b"\x1f\x8b":
+        raise InputError(f"{path.name} is not a .spz file (not gzip-compressed)")
     if suffix == ".splat" and path.stat().st_size % 32:
         raise InputError(f"{path.name} is not a .splat file (size is not a multiple of 32 bytes)")
     fov = args.fov if args.fov is not None else sidecar_fov(path)

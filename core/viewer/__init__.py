@@ -1,5 +1,5 @@
 """The browser viewer: a static page (three.js, vendored so it works offline) that draws a point-cloud PLY, a
-3DGS PLY or a ``.splat`` file.
+3DGS PLY, a ``.splat`` or a ``.spz`` file.
 
 Stdlib only, so the API process can mount it without importing torch:
 
@@ -39,9 +39,9 @@ def viewer_html(
     """The viewer page for the file at ``data_url``.
 
     ``static_url``: URL prefix (ending in ``/``) under which ``viewer_dir()`` is served. ``file_format``:
-    ``auto`` (sniff: PLY header or ``.splat``), ``ply`` or ``splat``. ``axes``: the frame of headerless
-    ``.splat`` files (PLY files written here say their frame in a comment). ``fov_deg``: horizontal field of
-    view of the start camera (the project default when None).
+    ``auto`` (sniff: PLY header, gzip = ``.spz``, else ``.splat``), ``ply``, ``splat`` or ``spz``. ``axes``: the
+    frame of headerless ``.splat`` files (PLY files written here say their frame in a comment; ``.spz`` defines
+    its own). ``fov_deg``: horizontal field of view of the start camera (the project default when None).
     """
     if any(c in static_url for c in "\"'<>\\ "):
         raise ValueError(f"static_url must be a plain URL path, got {static_url!r}")

@@ -18,7 +18,9 @@ from core.viewer import STATIC_FILES, viewer_dir, viewer_html
 log = logging.getLogger(__name__)
 
 OCTET = "application/octet-stream"
-CONTENT_TYPES = {".js": "text/javascript", ".html": "text/html; charset=utf-8", ".ply": OCTET, ".splat": OCTET}
+CONTENT_TYPES = {
+    ".js": "text/javascript", ".html": "text/html; charset=utf-8", ".ply": OCTET, ".splat": OCTET, ".spz": OCTET,
+}
 
 
 class ViewerServer:

@@ -1,4 +1,4 @@
-// Gld8tr-3dcn browser viewer: a coloured point-cloud PLY, a 3DGS PLY or a .splat file, drawn with three.js.
+// Gld8tr-3dcn browser viewer: a coloured point-cloud PLY, a 3DGS PLY, a .splat or a .spz file, drawn with three.js.
 //
 // Files are in the project's OpenCV world frame (x right, y down, z forward; the input camera at the origin)
 // unless their PLY header says "gld8tr frame opengl". three.js uses OpenGL axes, so OpenCV data is turned
@@ -129,6 +129,56 @@ function splatsFromSplatFile(buffer) {
       out.colors[4 * i + c] = u[32 * i + 24 + c] / 255;
       out.quats[4 * i + c] = (u[32 * i + 28 + c] - 128) / 128;
     }
+  }
+  return out;
+}
+
+// .spz (Niantic): gzip of a 16-byte header and per-attribute arrays, stored in RUB (OpenGL) axes. Versions 2 and 3.
+async function splatsFromSpz(buffer) {
+  const stream = new Blob([buffer]).stream().pipeThrough(new DecompressionStream('gzip'));
+  const raw = new Uint8Array(await new Response(stream).arrayBuffer());
+  const view = new DataView(raw.buffer);
+  if (raw.length < 16 || view.getUint32(0, true) !== 0x5053474e) throw new Error('not a .spz file (bad magic)');
+  const version = view.getUint32(4, true);
+  if (version !== 2 && version !== 3) throw new Error(`.spz version ${version} is not supported`);
+  const n = view.getUint32(8, true);
+  const frac = raw[13];
+  const rotBytes = version >= 3 ? 4 : 3;
+  const need = 16 + n * (9 + 1 + 3 + 3 + rotBytes);
+  if (raw.length < need) throw new Error('.spz data is truncated');
+  const pos = 16, alpha = pos + 9 * n, color = alpha + n, scale = color + 3 * n, rot = scale + 3 * n;
+  const out = { n, positions: new Float32Array(3 * n), colors: new Float32Array(4 * n),
+                quats: new Float32Array(4 * n), scales: new Float32Array(3 * n) };
+  const unit = 1 / (1 << frac);
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < 3; c++) {
+      const o = pos + 9 * i + 3 * c;
+      let v = raw[o] | (raw[o + 1] << 8) | (raw[o + 2] << 16);
+      if (v & 0x800000) v -= 0x1000000;
+      out.positions[3 * i + c] = v * unit;
+      out.scales[3 * i + c] = Math.exp(raw[scale + 3 * i + c] / 16 - 10);
+      out.colors[4 * i + c] = Math.min(1, Math.max(0, 0.5 + SH_C0 * ((raw[color + 3 * i + c] / 255 - 0.5) / 0.15)));
+    }
+    out.colors[4 * i + 3] = raw[alpha + i] / 255;
+    const q = [0, 0, 0, 0]; // x, y, z, w
+    if (version >= 3) {
+      let word = view.getUint32(rot + 4 * i, true);
+      const largest = word >>> 30;
+      let sum = 0;
+      for (let c = 3; c >= 0; c--) {
+        if (c === largest) continue;
+        const mag = (word & 511) / 511 * Math.SQRT1_2;
+        q[c] = (word >>> 9) & 1 ? -mag : mag;
+        sum += q[c] * q[c];
+        word >>>= 10;
+      }
+      q[largest] = Math.sqrt(Math.max(0, 1 - sum));
+    } else {
+      let sum = 0;
+      for (let c = 0; c < 3; c++) { q[c] = raw[rot + 3 * i + c] / 127.5 - 1; sum += q[c] * q[c]; }
+      q[3] = Math.sqrt(Math.max(0, 1 - sum));
+    }
+    out.quats.set([q[3], q[0], q[1], q[2]], 4 * i);
   }
   return out;
 }
@@ -332,13 +382,20 @@ async function main() {
   const response = await fetch(config.dataUrl);
   if (!response.ok) throw new Error(`HTTP ${response.status} for ${config.dataUrl}`);
   const buffer = await response.arrayBuffer();
-  const isPly = new TextDecoder('latin1').decode(new Uint8Array(buffer, 0, Math.min(3, buffer.byteLength))) === 'ply';
-  const format = config.format && config.format !== 'auto' ? config.format : (isPly ? 'ply' : 'splat');
+  const head = new Uint8Array(buffer, 0, Math.min(3, buffer.byteLength));
+  const isPly = new TextDecoder('latin1').decode(head) === 'ply';
+  const isGzip = head[0] === 0x1f && head[1] === 0x8b;
+  const format = config.format && config.format !== 'auto' ? config.format : (isPly ? 'ply' : isGzip ? 'spz' : 'splat');
 
   const scene = new THREE.Scene();
   scene.background = new THREE.Color(0x1e1f24);
   let object, count, kind, positions;
-  if (format === 'splat') {
+  if (format === 'spz') {
+    const s = await splatsFromSpz(buffer); // already in OpenGL axes, whatever config.axes says
+    object = new SplatMesh(s, false);
+    ({ n: count, positions } = s);
+    kind = 'splats';
+  } else if (format === 'splat') {
     const s = splatsFromSplatFile(buffer);
     const flip = config.axes !== 'opengl';
     if (flip) flipPositions(s.positions);

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.gaussians import gaussians_from_points, save_gaussian_ply, save_splat
+from core.gaussians import gaussians_from_points, save_gaussian_ply, save_splat, save_spz
 from core.viewer import STATIC_FILES, viewer_dir, viewer_html
 from core.viewer.server import ViewerServer
 
@@ -119,6 +119,7 @@ def room_files(tmp_path_factory, room_48x36):
     g = gaussians_from_points(scene.points, scene.colors, scene.cameras, sh_degree=3)
     save_gaussian_ply(g, out / "gaussians.ply")
     save_splat(g, out / "gaussians.splat")
+    save_spz(g, out / "gaussians.spz")
     return out
 
 
@@ -134,7 +135,7 @@ def test_browser_draws_gaussian_ply(room_files, tmp_path):
 
 @needs_chromium
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["scene.ply", "gaussians.splat"])
+@pytest.mark.parametrize("name", ["scene.ply", "gaussians.splat", "gaussians.spz"])
 def test_browser_draws_points_and_splat_files(room_files, tmp_path, name):
     with ViewerServer(room_files / name) as server:
         _screenshot(server.url, tmp_path / "shot.png", tmp_path / "profile")
@@ -149,3 +150,16 @@ def test_view_takes_the_start_fov_from_the_sidecar(room_files, tmp_path):
     (tmp_path / "gs.json").write_text(json.dumps({"fov_deg": 41.5}))  # what gaussian_stage writes
     assert sidecar_fov(tmp_path / "gs.ply") == 41.5
     assert sidecar_fov(tmp_path / "none.ply") is None
+
+
+@needs_chromium
+@pytest.mark.slow
+def test_browser_draws_spz_like_the_same_splat(room_files, tmp_path):
+    """.spz arrives in its own RUB axes and decodes in the page: the picture must match the .splat one."""
+    shots = {}
+    for name in ("gaussians.splat", "gaussians.spz"):
+        with ViewerServer(room_files / name) as server:
+            _screenshot(server.url, tmp_path / f"{name}.png", tmp_path / f"profile-{name}")
+        shots[name] = np.asarray(Image.open(tmp_path / f"{name}.png").convert("RGB")).astype(float)
+    a, b = shots["gaussians.splat"], shots["gaussians.spz"]
+    assert np.abs(a - b).mean() < 5 < np.abs(a[::-1] - b).mean(), (np.abs(a - b).mean(), np.abs(a[::-1] - b).mean())
