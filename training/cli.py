@@ -86,7 +86,9 @@ def _evaluate(cfg, ckpt: Path, out: Path) -> int:
 def _table(m: dict[str, float]) -> str:
     rows = [("gld8tr completion (holes)", "hole"), ("nearest-valid fill (holes)", "nearest_hole"),
             ("laplacian fill (holes)", "laplacian_hole"),
-            ("aligned mono, scale+shift (holes)", "alignedmono_hole"), ("gld8tr monocular (whole frames)", "frame")]
+            ("aligned mono, scale+shift (holes)", "alignedmono_hole"), ("gld8tr monocular (whole frames)", "frame"),
+            ("gld8tr monocular, median-scaled", "frame_scaled"),
+            ("constant depth, median-scaled", "constant_frame_scaled")]
     lines = [f"{'method':<36}{'AbsRel':>9}{'delta1':>9}{'MAE m':>9}{'RMSE m':>9}{'pixels':>10}"]
     for label, key in rows:
         if f"{key}_absrel" in m:

@@ -50,19 +50,31 @@ def align_scale_shift(pred: np.ndarray, depth: np.ndarray, known: np.ndarray) ->
     return (s * pred + t).astype(np.float32).clip(min=1e-3)
 
 
+def _median_scaled(pred: torch.Tensor, target: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """``pred`` [B,1,H,W] with each image multiplied by median(target / pred) over its ``region`` (1 if empty)."""
+    out = pred.clone()
+    for i in range(pred.shape[0]):
+        r = region[i] & (target[i] > 0)
+        if bool(r.any()):
+            out[i] = pred[i] * (target[i][r] / pred[i][r]).median()
+    return out
+
+
 @torch.inference_mode()
 def evaluate(model: torch.nn.Module, batches: list[Batch], *, baselines: bool = False) -> dict[str, float]:
     """Metrics (absrel, delta1, mae, rmse, n) as flat ``{region}_{metric}`` keys.
 
     ``hole_*``: the net completing holes; ``frame_*``: the net as a monocular estimator on whole frames;
+    ``frame_scaled_*``: the same with each frame scaled to the true median depth (shape only, no global scale);
     ``known_mae``: how far the raw prediction strays from the known depth (before :meth:`meet_known`). With
     ``baselines``: ``nearest_hole_*``, ``laplacian_hole_*`` and ``alignedmono_hole_*`` on the very same hole
-    pixels.
+    pixels, and ``constant_frame_scaled_*`` (a constant depth per frame, median-scaled) on the frames.
     """
     was_training = model.training
     model.eval()
-    parts: dict[str, list[dict[str, float]]] = {"hole": [], "frame": [], "known": [], "nearest_hole": [],
-                                                "laplacian_hole": [], "alignedmono_hole": []}
+    parts: dict[str, list[dict[str, float]]] = {"hole": [], "frame": [], "frame_scaled": [], "known": [],
+                                                "nearest_hole": [], "laplacian_hole": [], "alignedmono_hole": [],
+                                                "constant_frame_scaled": []}
     try:
         for b in batches:
             raw_log = model.predict_log(b.rgb, b.known_depth, b.known.float())
@@ -72,6 +84,11 @@ def evaluate(model: torch.nn.Module, batches: list[Batch], *, baselines: bool = 
             parts["hole"].append(depth_metrics(pred, b.target, b.hole))
             parts["known"].append(depth_metrics(raw_log.clamp(lo, hi).exp(), b.known_depth, b.known & comp))
             parts["frame"].append(depth_metrics(pred, b.target, b.target_valid & ~comp))
+            frames = b.target_valid & ~comp
+            parts["frame_scaled"].append(depth_metrics(_median_scaled(pred, b.target, frames), b.target, frames))
+            if baselines:  # the floor for the shape: one constant depth per frame, scaled the same way
+                flat = _median_scaled(torch.ones_like(pred), b.target, frames)
+                parts["constant_frame_scaled"].append(depth_metrics(flat, b.target, frames))
             if baselines and bool(b.completion.any()):
                 mono = model(b.rgb, torch.zeros_like(b.known_depth), torch.zeros_like(b.known_depth))
                 near = torch.zeros_like(pred)

@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 STATE_WEIGHTS = "trainer_state.safetensors"
 STATE_JSON = "trainer_state.json"
 RUN_CONFIG = "train.yaml"
-VAL_KEYS = ["hole_absrel", "hole_delta1", "hole_mae", "frame_absrel", "frame_delta1", "frame_mae", "known_mae"]
+VAL_KEYS = ["hole_absrel", "hole_delta1", "hole_mae", "frame_absrel", "frame_delta1", "frame_mae",
+            "frame_scaled_absrel", "frame_scaled_delta1", "known_mae"]
 TRAIN_KEYS = ["loss", "silog", "consistency", "depth_l1", "self_loss", "lr", "sec_per_step"]
 
 
