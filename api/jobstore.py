@@ -67,6 +67,12 @@ def _bucket_index(seconds: float) -> int:
     return len(STAGE_BUCKETS)
 
 
+def _purge_deadline(rec: JobRecord, retention_s: float) -> float:
+    """When a finished job's record and files go (seconds since the epoch)."""
+    assert rec.finished_at is not None
+    return rec.finished_at.timestamp() + retention_s
+
+
 def _touch(new: JobRecord, old: JobRecord, retention_s: float) -> tuple[JobRecord, float | None]:
     """Stamp ``updated_at`` and, on the first arrival in a terminal state, the purge deadline."""
     new.updated_at = utcnow()
@@ -75,7 +81,7 @@ def _touch(new: JobRecord, old: JobRecord, retention_s: float) -> tuple[JobRecor
         if new.finished_at is None:
             new.finished_at = new.updated_at
         if old.status not in TERMINAL_STATUSES:
-            purge_at = new.finished_at.timestamp() + retention_s
+            purge_at = _purge_deadline(new, retention_s)
     return new, purge_at
 
 
@@ -294,7 +300,7 @@ class MemoryJobStore:
             if rec.idempotency_key:
                 self._idem[(rec.owner, rec.idempotency_key)] = rec.id
             if rec.status in TERMINAL_STATUSES and rec.finished_at is not None:
-                self._purge[rec.id] = rec.finished_at.timestamp() + self.retention_s
+                self._purge[rec.id] = _purge_deadline(rec, self.retention_s)
         if self._jobs:
             log.info("job store: %d job records read from %s", len(self._jobs), self.persist_dir)
 

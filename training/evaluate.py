@@ -9,8 +9,6 @@ conditioning on known depth buys.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -78,13 +76,12 @@ def evaluate(model: torch.nn.Module, batches: list[Batch], *, baselines: bool = 
     try:
         for b in batches:
             raw_log = model.predict_log(b.rgb, b.known_depth, b.known.float())
-            lo, hi = math.log(model.config.min_depth), math.log(model.config.max_depth)
-            pred = model.meet_known(raw_log, b.known_depth, b.known.float()).clamp(lo, hi).exp()
+            pred = model.depth_from_log(model.meet_known(raw_log, b.known_depth, b.known.float()))
             comp = b.completion[:, None, None, None]
-            parts["hole"].append(depth_metrics(pred, b.target, b.hole))
-            parts["known"].append(depth_metrics(raw_log.clamp(lo, hi).exp(), b.known_depth, b.known & comp))
-            parts["frame"].append(depth_metrics(pred, b.target, b.target_valid & ~comp))
             frames = b.target_valid & ~comp
+            parts["hole"].append(depth_metrics(pred, b.target, b.hole))
+            parts["known"].append(depth_metrics(model.depth_from_log(raw_log), b.known_depth, b.known & comp))
+            parts["frame"].append(depth_metrics(pred, b.target, frames))
             parts["frame_scaled"].append(depth_metrics(_median_scaled(pred, b.target, frames), b.target, frames))
             if baselines:  # the floor for the shape: one constant depth per frame, scaled the same way
                 flat = _median_scaled(torch.ones_like(pred), b.target, frames)

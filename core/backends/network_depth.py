@@ -13,7 +13,6 @@ shipped checkpoint: at 240 x 320, native size was as accurate as any downscaling
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
@@ -74,8 +73,7 @@ class NetworkDepthCompleter:
         pred_log = self.model.meet_known(self.model.predict_log(rgb, d, m), d, m)
         if (h, w) != (H, W):
             pred_log = F.interpolate(pred_log, size=(H, W), mode="bilinear", align_corners=False)
-        cfg = self.model.config
-        pred = pred_log.clamp(math.log(cfg.min_depth), math.log(cfg.max_depth)).exp()[0, 0].float().cpu().numpy()
+        pred = self.model.depth_from_log(pred_log)[0, 0].float().cpu().numpy()
         return np.where(known, depth, pred).astype(np.float32)
 
 

@@ -312,26 +312,32 @@ class DepthCompletionNet(nn.Module):
         unchanged.
         """
         import numpy as np
-        from scipy import ndimage
+
+        from core.backends.classical_fill import nearest_known_index
 
         known = ((mask > 0.5) & (depth > 0)).cpu().numpy()
         if not known.any():
             return pred_log
         stray = (pred_log.detach() - depth.clamp_min(1e-6).log()).double().cpu().numpy()
         correction = np.zeros(stray.shape, dtype=np.float64)
+        ys, xs = np.indices(stray.shape[-2:])
         for i in range(stray.shape[0]):
             k = known[i, 0]
             if not k.any():
                 continue
-            dist, (iy, ix) = ndimage.distance_transform_edt(~k, return_indices=True)
+            iy, ix = nearest_known_index(k)
+            dist = np.hypot(iy - ys, ix - xs)
             correction[i, 0] = stray[i, 0][iy, ix] * np.exp(-dist / fade_px)
         return pred_log - torch.from_numpy(correction).to(device=pred_log.device, dtype=pred_log.dtype)
 
+    def depth_from_log(self, pred_log: torch.Tensor) -> torch.Tensor:
+        """Metres from a log-depth prediction, clamped to the config's [min_depth, max_depth]."""
+        cfg = self.config
+        return pred_log.clamp(math.log(cfg.min_depth), math.log(cfg.max_depth)).exp()
+
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Metric depth [B,1,H,W]: the prediction met to the known depth (:meth:`meet_known`), clamped."""
-        cfg = self.config
-        pred_log = self.meet_known(self.predict_log(rgb, depth, mask), depth, mask)
-        return pred_log.clamp(math.log(cfg.min_depth), math.log(cfg.max_depth)).exp()
+        return self.depth_from_log(self.meet_known(self.predict_log(rgb, depth, mask), depth, mask))
 
     # --------------------------------------------------------------------------------------- persistence
     def save_pretrained(self, directory: str | Path, *, metrics: dict | None = None, half: bool = False) -> Path:

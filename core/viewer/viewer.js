@@ -390,27 +390,22 @@ async function main() {
   const scene = new THREE.Scene();
   scene.background = new THREE.Color(0x1e1f24);
   let object, count, kind, positions;
-  if (format === 'spz') {
-    const s = await splatsFromSpz(buffer); // already in OpenGL axes, whatever config.axes says
-    object = new SplatMesh(s, false);
-    ({ n: count, positions } = s);
-    kind = 'splats';
-  } else if (format === 'splat') {
-    const s = splatsFromSplatFile(buffer);
-    const flip = config.axes !== 'opengl';
+  // Splats from any format: OpenCV data (flip) is turned into OpenGL axes here and in the covariances.
+  const useSplats = (s, flip) => {
     if (flip) flipPositions(s.positions);
     object = new SplatMesh(s, flip);
     ({ n: count, positions } = s);
     kind = 'splats';
+  };
+  if (format === 'spz') {
+    useSplats(await splatsFromSpz(buffer), false); // already in OpenGL axes, whatever config.axes says
+  } else if (format === 'splat') {
+    useSplats(splatsFromSplatFile(buffer), config.axes !== 'opengl');
   } else {
     const ply = parsePly(buffer);
     const flip = !ply.comments.some((c) => c.includes('frame opengl')) && config.axes !== 'opengl';
     if ('f_dc_0' in ply.cols && 'opacity' in ply.cols && 'scale_0' in ply.cols) {
-      const s = splatsFromPly(ply);
-      if (flip) flipPositions(s.positions);
-      object = new SplatMesh(s, flip);
-      ({ n: count, positions } = s);
-      kind = 'splats';
+      useSplats(splatsFromPly(ply), flip);
     } else {
       const p = pointsFromPly(ply);
       if (flip) flipPositions(p.positions);

@@ -16,16 +16,22 @@ from plyfile import PlyData
 from service_helpers import free_port, stop_process, submit, wait_status, wait_until
 
 
-@pytest.mark.slow
-def test_embedded_serve_runs_jobs_and_streams_files(tmp_path: Path) -> None:
-    port = free_port()
+def _serve(tmp_path: Path, port: int, log_name: str) -> tuple[subprocess.Popen, object]:
+    """``gld8tr serve`` on ``port`` with its data under ``tmp_path/data`` and its output in ``log_name``."""
     env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "GLD8TR_DEPTH_MODEL": "nearest",
            "GLD8TR_DEVICE": "cpu", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    log = (tmp_path / "serve.log").open("wb")
+    log = (tmp_path / log_name).open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "core.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data")],
         env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
     )
+    return proc, log
+
+
+@pytest.mark.slow
+def test_embedded_serve_runs_jobs_and_streams_files(tmp_path: Path) -> None:
+    port = free_port()
+    proc, log = _serve(tmp_path, port, "serve.log")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: httpx.get(url + "/readyz", timeout=2).status_code == 200, 120, "gld8tr serve", proc)
@@ -42,17 +48,6 @@ def test_embedded_serve_runs_jobs_and_streams_files(tmp_path: Path) -> None:
     finally:
         stop_process(proc)
         log.close()
-
-
-def _serve(tmp_path: Path, port: int, log_name: str) -> tuple[subprocess.Popen, object]:
-    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "GLD8TR_DEPTH_MODEL": "nearest",
-           "GLD8TR_DEVICE": "cpu", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    log = (tmp_path / log_name).open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data")],
-        env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-    )
-    return proc, log
 
 
 @pytest.mark.slow
