@@ -17,7 +17,8 @@ from core.errors import InputError, ModelNotAvailableError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("core.commands.run", "generate a 3D scene (PLY) from one photo and a prompt"),
-    "train": ("training.cli", "train the depth-completion network"),
+    "reconstruct": ("core.commands.reconstruct", "posed image sequence (ScanNet, TUM, ICL-NUIM) to a mesh"),
+    "train": ("training.cli", "train the depth-completion network or the mesh refiner"),
     "benchmark": ("benchmark.cli", "score depth completion against ground-truth geometry"),
     "serve": ("api.cli", "run the web service (embedded single-machine mode by default)"),
     "worker": ("worker.cli", "run a Celery GPU worker"),

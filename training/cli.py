@@ -29,10 +29,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "the recipe's held-out synthetic scenes; writes OUT/eval.json")
 
 
+def _task_of(config: str | None, out: Path, resume: bool) -> str:
+    """The recipe's ``task:`` key (``depth`` when absent): which trainer ``gld8tr train`` runs."""
+    import yaml
+
+    path = Path(config) if config else (out / "train.json" if resume and (out / "train.json").is_file() else None)
+    if path is None or not path.is_file():
+        return "depth"
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML: {exc}") from exc
+    return str(raw.get("task", "depth")) if isinstance(raw, dict) else "depth"
+
+
+def _main_recon(args: argparse.Namespace, out: Path) -> int:
+    from training.recon.config import ReconConfig
+    from training.recon.trainer import train
+
+    path = Path(args.config) if args.config else out / "train.json"
+    overrides = {"max_steps": args.max_steps} if args.max_steps is not None else {}
+    metrics = train(ReconConfig.load(path, overrides), out, resume=args.resume)
+    log.info("done; refiner checkpoint: %s (use --refiner %s)", out, out)
+    sys.stdout.write(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
     from training.train_config import TrainConfig
 
     out = Path(args.out)
+    task = _task_of(args.config, out, args.resume)
+    if task == "recon":
+        return _main_recon(args, out)
+    if task != "depth":
+        raise InputError(f"unknown training task {task!r} in the recipe (expected depth or recon)")
     overrides = {"max_steps": args.max_steps} if args.max_steps is not None else {}
     if args.max_steps is not None and args.max_steps < 1:
         raise InputError("--max-steps must be at least 1")

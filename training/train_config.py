@@ -52,6 +52,8 @@ class SelfTrainingSection(_Strict):
 
 
 class TrainConfig(_Strict):
+    task: Literal["depth"] = "depth"
+    """Which trainer: this recipe is the depth network's (``recon`` recipes are :mod:`training.recon.config`)."""
     seed: int = 0
     model: ModelSection = Field(default_factory=ModelSection)
     synthetic: SyntheticSection = Field(default_factory=SyntheticSection)
