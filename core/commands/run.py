@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (0 = torch's default; 1 is often fastest on a busy shared CPU)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    parser.add_argument("--mesh", default=None, metavar="OUT.glb",
+                        help="also fuse the views' depths into a coloured triangle mesh (.glb or .ply)")
     parser.add_argument("--gaussians", default=None, metavar="OUT.ply",
                         help="also fit 3D Gaussians to the views and write them (.ply 3DGS layout, .splat or .spz)")
     parser.add_argument("--gs-iters", dest="gs_iters", type=int, default=None,
@@ -64,6 +66,10 @@ def main(args: argparse.Namespace) -> int:
 
         if Path(args.gaussians).suffix.lower() not in FORMATS:
             raise InputError(f"--gaussians must name a {', '.join(FORMATS)} file, got {args.gaussians}")
+    if args.mesh:
+        from core.mesh.io import check_mesh_path
+
+        check_mesh_path(args.mesh)
     if args.max_side < 0:
         raise InputError(f"--max-side must be >= 0, got {args.max_side}")
     settings = GenerationSettings(max_side=args.max_side or None)
@@ -107,6 +113,14 @@ def main(args: argparse.Namespace) -> int:
         save_scene(scene, output, views_dir=args.save_views)
     except OSError as exc:
         raise InputError(f"cannot write {exc.filename or output}: {exc.strerror or exc}") from None
+    if args.mesh:
+        from core.mesh.io import write_mesh
+        from core.mesh.reconstruct import scene_mesh
+
+        result = scene_mesh(scene)
+        write_mesh(args.mesh, result.mesh)
+        sys.stdout.write(f"{len(result.mesh.faces):,} mesh faces (voxel {result.voxel_size:.3f} m, "
+                         f"{sum(result.timings.values()):.1f} s) -> {args.mesh}\n")
     if args.gaussians:
         from core.gaussians.stage import gaussian_stage
 

@@ -1,4 +1,5 @@
-// Gld8tr-3dcn browser viewer: a coloured point-cloud PLY, a 3DGS PLY, a .splat or a .spz file, drawn with three.js.
+// Gld8tr-3dcn browser viewer: a coloured point-cloud PLY, a 3DGS PLY, a .splat or a .spz file, or a triangle mesh
+// (a PLY with faces, or a GLB as `gld8tr run --mesh` / `gld8tr reconstruct` write), drawn with three.js.
 //
 // Files are in the project's OpenCV world frame (x right, y down, z forward; the input camera at the origin)
 // unless their PLY header says "gld8tr frame opengl". three.js uses OpenGL axes, so OpenCV data is turned
@@ -37,6 +38,7 @@ function parsePly(buffer) {
   if (!head.startsWith('ply') || marker < 0) throw new Error('not a PLY file');
   const bodyStart = head.indexOf('\n', marker) + 1;
   let format = null;
+  let faces = null;
   const comments = [];
   const elements = [];
   for (const raw of head.slice(0, marker).split('\n')) {
@@ -87,11 +89,87 @@ function parsePly(buffer) {
         offset += r.size;
       }
     }
+    const next = elements[elements.indexOf(vertex) + 1];
+    if (next && next.name === 'face' && next.hasList) faces = readFaces(view, offset, next.count, head, little);
   } else {
     throw new Error(`unsupported PLY format ${format}`);
   }
   const types = Object.fromEntries(vertex.props.map((p) => [p.name, p.type]));
-  return { n, cols, types, comments };
+  return { n, cols, types, comments, faces };
+}
+
+// Triangles of a binary PLY "face" element whose only property is "list <count type> <index type> ...".
+function readFaces(view, offset, count, head, little) {
+  const m = head.match(/property list (\w+) (\w+) vertex_ind(?:ices|ex)/);
+  if (!m) return null;
+  const [cGet, cSize] = PLY_TYPES[m[1]];
+  const [iGet, iSize] = PLY_TYPES[m[2]];
+  const out = [];
+  for (let f = 0; f < count; f++) {
+    const k = DataView.prototype[cGet].call(view, offset, little);
+    offset += cSize;
+    const idx = [];
+    for (let j = 0; j < k; j++) { idx.push(DataView.prototype[iGet].call(view, offset, little)); offset += iSize; }
+    for (let j = 1; j + 1 < k; j++) out.push(idx[0], idx[j], idx[j + 1]); // fan-triangulate polygons
+  }
+  return new Uint32Array(out);
+}
+
+// GLB (glTF 2.0 binary): every triangle primitive's POSITION, optional COLOR_0 and indices, node transforms
+// ignored (the project writes none). glTF axes are OpenGL axes already.
+function meshFromGlb(buffer) {
+  const view = new DataView(buffer);
+  if (view.getUint32(0, true) !== 0x46546c67) throw new Error('not a GLB file (bad magic)');
+  let offset = 12;
+  let json = null;
+  let bin = null;
+  while (offset + 8 <= buffer.byteLength) {
+    const len = view.getUint32(offset, true);
+    const type = view.getUint32(offset + 4, true);
+    if (type === 0x4e4f534a) json = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, offset + 8, len)));
+    else if (type === 0x004e4942) bin = offset + 8;
+    offset += 8 + len;
+  }
+  if (!json || bin === null) throw new Error('GLB without JSON or binary chunk');
+  const COMPONENTS = { SCALAR: 1, VEC2: 2, VEC3: 3, VEC4: 4 };
+  const ARRAYS = { 5121: Uint8Array, 5123: Uint16Array, 5125: Uint32Array, 5126: Float32Array };
+  const read = (i) => {
+    const acc = json.accessors[i];
+    const bv = json.bufferViews[acc.bufferView];
+    const T = ARRAYS[acc.componentType];
+    if (!T) throw new Error(`unsupported GLB component type ${acc.componentType}`);
+    const k = COMPONENTS[acc.type];
+    const start = bin + (bv.byteOffset || 0) + (acc.byteOffset || 0);
+    const stride = bv.byteStride || k * T.BYTES_PER_ELEMENT;
+    const out = new T(acc.count * k);
+    for (let e = 0; e < acc.count; e++) {
+      out.set(new T(buffer.slice(start + e * stride, start + e * stride + k * T.BYTES_PER_ELEMENT)), e * k);
+    }
+    return { data: out, k, normalized: acc.normalized || acc.componentType !== 5126 };
+  };
+  const pos = [], col = [], idx = [];
+  let base = 0;
+  for (const mesh of json.meshes || []) {
+    for (const prim of mesh.primitives) {
+      if (prim.mode !== undefined && prim.mode !== 4) continue;
+      const p = read(prim.attributes.POSITION).data;
+      const n = p.length / 3;
+      pos.push(p);
+      const c = new Float32Array(3 * n).fill(0.8);
+      if (prim.attributes.COLOR_0 !== undefined) {
+        const { data, k, normalized } = read(prim.attributes.COLOR_0);
+        const scale = normalized && !(data instanceof Float32Array) ? 1 / ((1 << (8 * data.BYTES_PER_ELEMENT)) - 1) : 1;
+        for (let v = 0; v < n; v++) for (let j = 0; j < 3; j++) c[3 * v + j] = data[k * v + j] * scale;
+      }
+      col.push(c);
+      const ind = prim.indices !== undefined ? read(prim.indices).data : Uint32Array.from({ length: n }, (_, i) => i);
+      idx.push(Uint32Array.from(ind, (v) => v + base));
+      base += n;
+    }
+  }
+  const cat = (arrs, T) => { const o = new T(arrs.reduce((s, a) => s + a.length, 0)); let at = 0;
+    for (const a of arrs) { o.set(a, at); at += a.length; } return o; };
+  return { n: base, positions: cat(pos, Float32Array), colors: cat(col, Float32Array), faces: cat(idx, Uint32Array) };
 }
 
 function sigmoid(x) { return 1 / (1 + Math.exp(-x)); }
@@ -385,7 +463,9 @@ async function main() {
   const head = new Uint8Array(buffer, 0, Math.min(3, buffer.byteLength));
   const isPly = new TextDecoder('latin1').decode(head) === 'ply';
   const isGzip = head[0] === 0x1f && head[1] === 0x8b;
-  const format = config.format && config.format !== 'auto' ? config.format : (isPly ? 'ply' : isGzip ? 'spz' : 'splat');
+  const isGlb = new TextDecoder('latin1').decode(new Uint8Array(buffer, 0, Math.min(4, buffer.byteLength))) === 'glTF';
+  const sniffed = isPly ? 'ply' : isGzip ? 'spz' : isGlb ? 'glb' : 'splat';
+  const format = config.format && config.format !== 'auto' ? config.format : sniffed;
 
   const scene = new THREE.Scene();
   scene.background = new THREE.Color(0x1e1f24);
@@ -397,7 +477,20 @@ async function main() {
     ({ n: count, positions } = s);
     kind = 'splats';
   };
-  if (format === 'spz') {
+  const useMesh = (m) => {
+    const geometry = new THREE.BufferGeometry();
+    geometry.setAttribute('position', new THREE.BufferAttribute(m.positions, 3));
+    geometry.setAttribute('color', new THREE.BufferAttribute(m.colors, 3));
+    geometry.setIndex(new THREE.BufferAttribute(m.faces, 1));
+    // Unlit: the vertex colours are fused photo colours, already shaded by the scene's own light.
+    object = new THREE.Mesh(geometry, new THREE.MeshBasicMaterial({ vertexColors: true, side: THREE.DoubleSide }));
+    ({ n: count, positions } = m);
+    count = m.faces.length / 3;
+    kind = 'triangles';
+  };
+  if (format === 'glb') {
+    useMesh(meshFromGlb(buffer)); // glTF axes are OpenGL axes
+  } else if (format === 'spz') {
     useSplats(await splatsFromSpz(buffer), false); // already in OpenGL axes, whatever config.axes says
   } else if (format === 'splat') {
     useSplats(splatsFromSplatFile(buffer), config.axes !== 'opengl');
@@ -406,6 +499,10 @@ async function main() {
     const flip = !ply.comments.some((c) => c.includes('frame opengl')) && config.axes !== 'opengl';
     if ('f_dc_0' in ply.cols && 'opacity' in ply.cols && 'scale_0' in ply.cols) {
       useSplats(splatsFromPly(ply), flip);
+    } else if (ply.faces && ply.faces.length) {
+      const p = pointsFromPly(ply);
+      if (flip) flipPositions(p.positions);
+      useMesh({ n: p.n, positions: p.positions, colors: p.colors, faces: ply.faces });
     } else {
       const p = pointsFromPly(ply);
       if (flip) flipPositions(p.positions);
