@@ -181,9 +181,13 @@ class TUMReader:
         self._index[scene_id] = out
         return out
 
-    def K(self, scene_id: str) -> np.ndarray:
+    def K(self, scene_id: str, width: int = 640, height: int = 480) -> np.ndarray:
+        """Intrinsics for frames of ``width`` x ``height`` (the tables hold the sensors' 640x480; downscaled copies
+        of a sequence get them rescaled, pixel centres kept at integers)."""
         fx, fy, cx, cy = self.camera(scene_id)
-        return np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], np.float32)
+        sx, sy = width / 640.0, height / 480.0
+        return np.array([[fx * sx, 0, (cx + 0.5) * sx - 0.5], [0, fy * sy, (cy + 0.5) * sy - 0.5], [0, 0, 1]],
+                        np.float32)
 
     def load(self, scene_id: str, i: int) -> Frame:
         image_path, depth_path, pose = self.index(scene_id)[i]
@@ -201,7 +205,7 @@ class TUMReader:
                 raise InputError(f"{depth_path}: depth is {depth.shape[::-1]} but the colour image is {(W, H)}")
         else:
             depth = np.zeros((H, W), np.float32)
-        return Frame(image, depth, self.K(scene_id), pose.astype(np.float32), scene_id, str(i))
+        return Frame(image, depth, self.K(scene_id, W, H), pose.astype(np.float32), scene_id, str(i))
 
     def frames(self, scene_id: str) -> FrameSequence:
         n = len(self.index(scene_id))

@@ -42,14 +42,20 @@ def quat_from_matrix(R: np.ndarray) -> tuple[float, float, float, float]:
     return tuple(float(v) for v in Rotation.from_matrix(R).as_quat())
 
 
+def sensor_K(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
+    """A 640x480 sensor's intrinsics rescaled to the fixture's W x H (as the TUM reader rescales them)."""
+    sx, sy = W / 640.0, H / 480.0
+    return np.array([[fx * sx, 0, (cx + 0.5) * sx - 0.5], [0, fy * sy, (cy + 0.5) * sy - 0.5], [0, 0, 1]])
+
+
 def write_tum(root: Path, scene: SyntheticScene, n: int = 6, K: np.ndarray | None = None,
               fy_sign: float = 1.0) -> list[np.ndarray]:
     """A TUM-layout sequence; ``fy_sign=-1`` writes it as ICL-NUIM does (its poses in the y-mirrored frame).
     Returns the OpenCV camera-to-world poses the frames were rendered with."""
     (root / "rgb").mkdir(parents=True)
     (root / "depth").mkdir()
-    if K is None:
-        K = Intrinsics.from_fov(W, H, 70.0).matrix().numpy()
+    if K is None:  # the ROS default camera of a TUM folder without a freiburg name, at this fixture's size
+        K = sensor_K(525.0, 525.0, 319.5, 239.5)
     poses = path_poses(n)
     rgb_lines, depth_lines, gt_lines = ["# color images"], ["# depth maps"], ["# timestamp tx ty tz qx qy qz qw"]
     S = np.diag([1.0, -1.0, 1.0, 1.0])

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.camera import Intrinsics, unproject_depth
+from core.camera import unproject_depth
 from core.errors import InputError
-from tests.training.data.sequence_fixtures import H, W, small_room, write_scannet, write_tum
+from tests.training.data.sequence_fixtures import H, W, sensor_K, small_room, write_scannet, write_tum
 from training.data.sequences import open_sequence
 from training.data.tum import ICL_INTRINSICS, TUM_INTRINSICS, ICLNUIMReader, TUMReader, pose_from_tum
 
@@ -20,7 +20,8 @@ def room():
 
 def test_tum_association_depth_scale_and_poses(tmp_path, room):
     seq = tmp_path / "rgbd_dataset_freiburg1_xyz"
-    poses = write_tum(seq, room, n=4)
+    K_written = sensor_K(*TUM_INTRINSICS["freiburg1"])
+    poses = write_tum(seq, room, n=4, K=K_written)
     reader = TUMReader(tmp_path)
     assert reader.scene_ids() == [seq.name]
     frames = reader.frames(seq.name)
@@ -28,8 +29,8 @@ def test_tum_association_depth_scale_and_poses(tmp_path, room):
     f = frames[2]
     assert np.allclose(f.cam_to_world, poses[2], atol=1e-5)
     fx, fy, cx, cy = TUM_INTRINSICS["freiburg1"]
-    assert f.K[0, 0] == pytest.approx(fx) and f.K[1, 2] == pytest.approx(cy)
-    K_written = Intrinsics.from_fov(W, H, 70.0).matrix().numpy()  # what the fixture rendered with
+    assert f.K[0, 0] == pytest.approx(fx * W / 640) and f.K[1, 2] == pytest.approx((cy + 0.5) * H / 480 - 0.5)
+    assert np.allclose(f.K, K_written, atol=1e-4)
     truth = room.render(K_written, f.cam_to_world, f.height, f.width, shadows=False).depth
     assert np.abs(f.depth - truth).max() <= 1 / 5000 + 1e-6  # PNG quantised at 5000 units per metre
 
@@ -48,11 +49,11 @@ def test_quaternion_convention():
 def test_icl_flips_y_consistently(tmp_path, room):
     """Geometry lifted with ICL's own convention (fy = -480, its poses) equals ours mirrored in y."""
     fx, fy, cx, cy = ICL_INTRINSICS
-    K_icl = np.array([[fx, 0, cx], [0, -fy, cy], [0, 0, 1]])
-    K_ours = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], np.float32)
+    K_ours = sensor_K(fx, fy, cx, cy)
+    K_icl = K_ours * np.array([[1, 1, 1], [1, -1, 1], [1, 1, 1]])
     write_tum(tmp_path / "living_room_traj0", room, n=3, K=K_ours, fy_sign=-1.0)
     f = ICLNUIMReader(tmp_path).frames("living_room_traj0")[1]
-    assert f.K[1, 1] == pytest.approx(480.0)
+    assert f.K[1, 1] == pytest.approx(480.0 * H / 480)
     assert np.linalg.det(f.cam_to_world[:3, :3]) == pytest.approx(1.0, abs=1e-5)
     ours = unproject_depth(torch.from_numpy(f.depth), torch.from_numpy(f.K), torch.from_numpy(f.cam_to_world))
     stored = np.diag([1.0, -1, 1, 1]) @ f.cam_to_world.astype(np.float64) @ np.diag([1.0, -1, 1, 1])
