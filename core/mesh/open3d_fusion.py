@@ -67,7 +67,8 @@ class Open3DVolume:
         else:
             self.grid.integrate(coords, dimg, intr, extr, 1.0, dmax, self.trunc_voxels)
 
-    def extract_mesh(self, min_weight: float = 1.0) -> MeshData:
+    def extract_mesh(self, min_weight: float = 0.5) -> MeshData:
+        """Open3D keeps voxels whose weight exceeds ``min_weight`` (strictly): 0.5 keeps single observations."""
         mesh = self.grid.extract_triangle_mesh(weight_threshold=float(min_weight))
         if mesh.is_empty():
             return MeshData(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64), np.zeros((0, 3), np.uint8))

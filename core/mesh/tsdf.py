@@ -101,7 +101,7 @@ class TSDFVolume:
         return int(self.keys.shape[0])
 
     def nbytes(self) -> int:
-        """Bytes held by the voxel pools and the index."""
+        """Bytes held by the voxel pools (their capacity) and the index."""
         total = self.tsdf.numel() * 4 + self.weight.numel() * 4 + self.keys.numel() * 16
         return total + (self.color.numel() * 4 if self.color is not None else 0)
 
@@ -127,10 +127,12 @@ class TSDFVolume:
         new = uniq[rows < 0]
         if new.numel():
             n0, n = self.num_blocks, new.numel()
-            self.tsdf = torch.cat([self.tsdf, torch.ones(n, BLOCK**3, device=self.device)])
-            self.weight = torch.cat([self.weight, torch.zeros(n, BLOCK**3, device=self.device)])
-            if self.color is not None:
-                self.color = torch.cat([self.color, torch.zeros(n, BLOCK**3, 3, device=self.device)])
+            if n0 + n > self.tsdf.shape[0]:  # grow the pools geometrically: amortised O(1) per block
+                extra = max(n0 + n, 2 * self.tsdf.shape[0], 256) - self.tsdf.shape[0]
+                self.tsdf = torch.cat([self.tsdf, torch.ones(extra, BLOCK**3, device=self.device)])
+                self.weight = torch.cat([self.weight, torch.zeros(extra, BLOCK**3, device=self.device)])
+                if self.color is not None:
+                    self.color = torch.cat([self.color, torch.zeros(extra, BLOCK**3, 3, device=self.device)])
             keys = torch.cat([self.keys, new])
             slots = torch.cat([self.slots, torch.arange(n0, n0 + n, device=self.device)])
             order = torch.argsort(keys)
@@ -181,7 +183,12 @@ class TSDFVolume:
         valid = depth > 0
         if not bool(valid.any()):
             return
-        v, u = torch.nonzero(valid, as_tuple=True)
+        # Allocation needs only enough pixels to touch every block: neighbours a quarter block apart suffice.
+        z_med = float(depth[valid].median())
+        stride = int(min(8, max(1, 0.25 * BLOCK * self.voxel_size * float(K[0, 0]) / max(z_med * 2, 1e-6))))
+        sub = torch.zeros_like(valid)
+        sub[::stride, ::stride] = True
+        v, u = torch.nonzero(valid & sub, as_tuple=True)
         z = depth[v, u]
         pts_cam = torch.stack([(u.float() - K[0, 2]) / K[0, 0] * z, (v.float() - K[1, 2]) / K[1, 1] * z, z], -1)
         rows = torch.unique(self.allocate(self._touched_blocks(pts_cam, c2w)))

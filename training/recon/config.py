@@ -46,6 +46,8 @@ class ReconConfig(_Strict):
     max_steps: int = 800
     lr: float = 2.0e-3
     w_occupancy: float = 0.5
+    val_crops: int = 64
+    """Validation crops scored at every save (a spread subset of the validation scenes' crops)."""
     log_every: int = 10
     save_every: int = 50
     num_threads: int = 1

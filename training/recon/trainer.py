@@ -59,7 +59,7 @@ def loss_fn(model: VolumeRefineNet, tsdf: torch.Tensor, weight: torch.Tensor, gt
     band = (gt.abs() < 1).float()
     l1 = ((pred - t).abs() * (1 + 3 * band)).mean()
     bce = F.binary_cross_entropy_with_logits(outer, o) + F.binary_cross_entropy_with_logits(inner, i)
-    return l1 + w_occ * bce, {"l1": float(l1), "bce": float(bce)}
+    return l1 + w_occ * bce, {"l1": float(l1.detach()), "bce": float(bce.detach())}
 
 
 def augment(batch: list[torch.Tensor], rng: np.random.Generator) -> list[torch.Tensor]:
@@ -82,6 +82,8 @@ def train(cfg: ReconConfig, out: Path, resume: bool = False) -> dict[str, float]
     cache = out / "cache"
     train_set = load_crops(cfg, "train", cache)
     val_set = load_crops(cfg, "val", cache)
+    pick = torch.linspace(0, val_set["gt"].shape[0] - 1, min(cfg.val_crops, val_set["gt"].shape[0])).long()
+    val_set = {k: v[pick] for k, v in val_set.items()}
     model = VolumeRefineNet(RefineNetConfig(base_channels=cfg.model.base_channels, levels=cfg.model.levels,
                                             voxel_size=cfg.data.voxel_size, trunc_voxels=cfg.data.trunc_voxels))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
