@@ -80,4 +80,4 @@ def test_unknown_format_is_an_error(tmp_path, capsys):
     (tmp_path / "x").mkdir()
     rc, _, err = _run(capsys, "--frames", str(tmp_path / "x"), "--format", "kitti", "--out", str(tmp_path / "m.glb"))
     assert rc == 2 and "--format must be one of scannet, tum, icl" in err
-    assert np.all([not p.suffix == ".glb" for p in tmp_path.iterdir()])
+    assert not list(tmp_path.glob("*.glb"))
