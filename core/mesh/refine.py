@@ -105,11 +105,13 @@ class VolumeRefineNet(nn.Module):
 
 
 @torch.no_grad()
-def refine_volume(volume: TSDFVolume, model: VolumeRefineNet, *, chunk: int = 32, halo: int = 8,
-                  threshold: float = 0.5) -> TSDFVolume:
+def refine_volume(volume: TSDFVolume, model: VolumeRefineNet, *, chunk: int = 64, halo: int = 8,
+                  threshold: float = 0.5, keep_observed: bool = False) -> TSDFVolume:
     """A new volume over the allocated blocks of ``volume`` dilated by one block: the network's TSDF where it
     predicts a surface band (outer or inner probability above ``threshold``; weight 1 there, 0 elsewhere, so
-    marching cubes makes surface only inside the band). Colours are carried over from the fused volume."""
+    marching cubes makes surface only inside the band). Colours are carried over from the fused volume.
+    ``keep_observed``: keep the fused TSDF on observed voxels and use the network's only on unobserved ones (the
+    heads then act as a learned filter of the fusion)."""
     dev = next(model.parameters()).device
     out = TSDFVolume(volume.voxel_size, volume.trunc / volume.voxel_size, device=volume.device,
                      with_color=volume.color is not None)
@@ -118,7 +120,8 @@ def refine_volume(volume: TSDFVolume, model: VolumeRefineNet, *, chunk: int = 32
     bc = volume.block_coords()
     r = torch.arange(-1, 2, device=bc.device)
     nb = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), -1).reshape(-1, 3)
-    dilated = unpack_keys(torch.unique(pack_keys((bc[:, None] + nb[None]).reshape(-1, 3))))
+    dilated_keys = torch.unique(pack_keys((bc[:, None] + nb[None]).reshape(-1, 3)))  # sorted
+    dilated = unpack_keys(dilated_keys)
     per = chunk // BLOCK
     chunks = unpack_keys(torch.unique(pack_keys(torch.div(dilated, per, rounding_mode="floor"))))
     for c in chunks:
@@ -130,10 +133,12 @@ def refine_volume(volume: TSDFVolume, model: VolumeRefineNet, *, chunk: int = 32
         band = (torch.sigmoid(outer) > threshold) | (torch.sigmoid(inner) > threshold)
         core_sl = slice(halo, halo + chunk)
         tc = tsdf[0][core_sl, core_sl, core_sl].to(volume.device)
+        if keep_observed:
+            obs = w[core_sl, core_sl, core_sl] > 0
+            tc = torch.where(obs, t[core_sl, core_sl, core_sl], tc)
         wc = band[0][core_sl, core_sl, core_sl].float().to(volume.device)
-        # Keep only the blocks of the dilated set inside this chunk.
         if not bool(wc.any()):
             continue
         cc = None if col is None else col[core_sl, core_sl, core_sl]
-        out.write_dense(origin + halo, tc, wc, cc)
+        out.write_dense(origin + halo, tc, wc, cc, only_blocks=dilated_keys)
     return out

@@ -253,19 +253,30 @@ class TSDFVolume:
         return t, w, col
 
     def write_dense(self, origin: torch.Tensor, tsdf: torch.Tensor, weight: torch.Tensor,
-                    color: torch.Tensor | None = None) -> None:
-        """Write a dense crop (shapes as :meth:`read_dense`) into the blocks it covers, allocating them."""
+                    color: torch.Tensor | None = None, *, only_blocks: torch.Tensor | None = None) -> None:
+        """Write a dense crop (shapes as :meth:`read_dense`) into the blocks it covers, allocating them;
+        ``only_blocks`` (sorted packed keys, :func:`pack_keys`) limits the write to those blocks."""
         origin = torch.as_tensor(origin, dtype=torch.long, device=self.device)
         size = tsdf.shape[0]
         r = torch.arange(size, device=self.device)
         idx = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), -1).reshape(-1, 3) + origin
+        tsdf, weight = tsdf.reshape(-1), weight.reshape(-1)
+        color = None if color is None else color.reshape(-1, 3)
+        if only_blocks is not None:
+            keys = pack_keys(torch.div(idx, BLOCK, rounding_mode="floor"))
+            pos = torch.searchsorted(only_blocks, keys).clamp_max(max(only_blocks.numel() - 1, 0))
+            keep = only_blocks[pos] == keys if only_blocks.numel() else torch.zeros_like(keys, dtype=torch.bool)
+            idx, tsdf, weight = idx[keep], tsdf[keep], weight[keep]
+            color = None if color is None else color[keep]
+            if idx.shape[0] == 0:
+                return
         rows = self.allocate(torch.div(idx, BLOCK, rounding_mode="floor"))
         local = idx - torch.div(idx, BLOCK, rounding_mode="floor") * BLOCK
         flat = rows * BLOCK**3 + (local[:, 0] * BLOCK + local[:, 1]) * BLOCK + local[:, 2]
-        self.tsdf.view(-1)[flat] = tsdf.reshape(-1).to(self.tsdf)
-        self.weight.view(-1)[flat] = weight.reshape(-1).to(self.weight)
+        self.tsdf.view(-1)[flat] = tsdf.to(self.tsdf)
+        self.weight.view(-1)[flat] = weight.to(self.weight)
         if color is not None and self.color is not None:
-            self.color.view(-1, 3)[flat] = color.reshape(-1, 3).to(self.color)
+            self.color.view(-1, 3)[flat] = color.to(self.color)
 
     def dense_chunks(self, chunk_blocks: int = 8, halo: int = 1):
         """Yield ``(origin_voxel [3] int64, tsdf [D,D,D], weight [D,D,D], color [D,D,D,3] | None)`` numpy crops
