@@ -378,6 +378,30 @@ function robustCenter(positions) {
   return zs.length ? Math.max(zs[Math.floor(zs.length / 2)], 0.1) : 1;
 }
 
+function inputColumns(positions, hfov) {
+  // How many pixels wide the photo behind a point cloud was, estimated from the points in the input camera's
+  // view: a lifted pixel covers one photo pixel there, so the points are drawn that large and the start view
+  // has no gaps. (Files carry no image size; other views' points only make the estimate a bit larger.)
+  const n = positions.length / 3;
+  const step = Math.max(1, Math.floor(n / 20000));
+  const t = Math.tan(hfov / 2);
+  const xs = [];
+  const ys = [];
+  for (let i = 0; i < n; i += step) {
+    const z = -positions[3 * i + 2];
+    if (!(z > 0)) continue;
+    const u = positions[3 * i] / z;
+    if (Math.abs(u) <= t) { xs.push(u); ys.push(positions[3 * i + 1] / z); }
+  }
+  if (xs.length < 16) return null;
+  const spread = (a) => {
+    a.sort((p, q) => p - q);
+    return a[Math.floor(a.length * 0.98)] - a[Math.floor(a.length * 0.02)];
+  };
+  const aspect = spread(xs) / Math.max(spread(ys), 1e-6);
+  return Math.sqrt(xs.length * step * aspect);
+}
+
 async function main() {
   const response = await fetch(config.dataUrl);
   if (!response.ok) throw new Error(`HTTP ${response.status} for ${config.dataUrl}`);
@@ -388,7 +412,8 @@ async function main() {
   const format = config.format && config.format !== 'auto' ? config.format : (isPly ? 'ply' : isGzip ? 'spz' : 'splat');
 
   const scene = new THREE.Scene();
-  scene.background = new THREE.Color(0x1e1f24);
+  // The output is not colour-managed (see below), so the clear colour is given in those same display values.
+  scene.background = new THREE.Color().setHex(0x1e1f24, THREE.LinearSRGBColorSpace);
   let object, count, kind, positions;
   // Splats from any format: OpenCV data (flip) is turned into OpenGL axes here and in the covariances.
   const useSplats = (s, flip) => {
@@ -412,7 +437,7 @@ async function main() {
       const geometry = new THREE.BufferGeometry();
       geometry.setAttribute('position', new THREE.BufferAttribute(p.positions, 3));
       geometry.setAttribute('color', new THREE.BufferAttribute(p.colors, 3));
-      const material = new THREE.PointsMaterial({ size: config.pointSize || 2, sizeAttenuation: false, vertexColors: true });
+      const material = new THREE.PointsMaterial({ size: 2, sizeAttenuation: false, vertexColors: true });
       object = new THREE.Points(geometry, material);
       ({ n: count, positions } = p);
       kind = 'points';
@@ -446,6 +471,11 @@ async function main() {
     camera.aspect = w / h;
     camera.fov = THREE.MathUtils.radToDeg(2 * Math.atan(Math.tan(hfov / 2) / camera.aspect));
     camera.updateProjectionMatrix();
+    if (object instanceof THREE.Points) {
+      const photoWidth = inputColumns(positions, hfov);
+      const fit = photoWidth ? (1.4 * renderer.getDrawingBufferSize(new THREE.Vector2()).x) / photoWidth : 2;
+      object.material.size = config.pointSize || Math.min(16, Math.max(1, fit));
+    }
     if (object instanceof SplatMesh) {
       const size = renderer.getDrawingBufferSize(new THREE.Vector2());
       object.material.uniforms.viewport.value.copy(size);
