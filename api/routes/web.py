@@ -14,12 +14,13 @@ from api.web import ASSETS, web_dir
 
 router = APIRouter(tags=["web"])
 
-# The page loads only this origin's scripts; the viewer iframe (srcdoc) inherits the policy, and its data comes
-# from this origin (local storage) or a presigned S3 URL (any https/http origin: connect-src allows it).
+# The page loads only this origin's scripts. The viewer iframe (srcdoc) inherits the policy: its inline import
+# map, Spark's WebAssembly and its sort worker (a blob URL), and its data from this origin (local storage) or a
+# presigned S3 URL (any http(s) origin: connect-src allows it).
 CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' blob: data:; connect-src 'self' http: https: blob:; frame-src 'self' about:; "
-    "object-src 'none'; base-uri 'self'"
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; connect-src 'self' http: https: blob: data:; "
+    "frame-src 'self' about:; object-src 'none'; base-uri 'self'"
 )
 
 

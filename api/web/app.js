@@ -204,8 +204,8 @@ function statusLine(job) {
       return `Job ${short}: running, ${what}${count} (${Math.round(p.percent)}%)`;
     }
     case 'succeeded': {
-      const secs = Object.values(job.timings || {}).reduce((a, b) => a + b, 0);
-      return `Job ${short}: done${secs ? ` in ${secs.toFixed(1)} s of compute` : ''}.`;
+      const secs = (Date.parse(job.finished_at) - Date.parse(job.created_at)) / 1000;
+      return `Job ${short}: done${secs >= 0 ? ` in ${secs < 10 ? secs.toFixed(1) : Math.round(secs)} s` : ''}.`;
     }
     case 'failed': return `Job ${short}: failed.`;
     case 'canceled': return `Job ${short}: canceled.`;
