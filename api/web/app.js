@@ -107,6 +107,7 @@ function showFile(kind) {
   const input = $(kind);
   const file = input.files && input.files[0];
   $(`${kind}-name`).textContent = file ? `${file.name} (${humanSize(file.size)})` : '(none)';
+  $(`${kind}-name`).classList.toggle('chosen', Boolean(file));
   if (kind === 'depth') $('depth-clear').hidden = !file;
   if (kind === 'image') {
     const img = $('image-preview');

@@ -253,3 +253,29 @@ def test_photo_to_viewer_and_download_distributed(api, worker, browser, tmp_path
     ply = download_ply(browser, api.url, job_id)
     assert ply["vertex"].count > 0.9 * 96 * 64
     assert time.monotonic() - t0 < 120
+
+
+@needs_browser
+def test_every_control_is_labelled_and_the_page_fits_a_phone(embedded: str, browser) -> None:
+    open_page(browser, embedded, KEY)
+    unnamed = browser.execute_script("""
+        const named = (el) => (el.labels && el.labels.length) || el.getAttribute('aria-label')
+            || el.getAttribute('aria-labelledby') || (el.tagName === 'BUTTON' && el.textContent.trim());
+        return [...document.querySelectorAll('input, textarea, select, button, progress, iframe')]
+            .filter((el) => el.tagName === 'IFRAME' ? !el.title : !named(el)).map((el) => el.outerHTML);
+    """)
+    assert unnamed == []
+    browser.set_window_size(390, 844)  # a phone held upright
+    try:
+        browser.get(embedded + "/")
+        wait_for(browser, lambda d: d.execute_script("return document.body.dataset.ready") == "true", 10, "the page")
+        layout = browser.execute_script("""
+            const box = (id) => document.getElementById(id).getBoundingClientRect();
+            return {overflow: document.documentElement.scrollWidth - window.innerWidth,
+                    form: box('new-scene'), result: box('result'), submit: box('submit')};
+        """)
+        assert layout["overflow"] <= 0, layout  # no sideways scrolling
+        assert layout["result"]["top"] >= layout["form"]["bottom"], layout  # one column
+        assert layout["submit"]["height"] >= 40 and layout["submit"]["width"] > 300, layout  # easy to tap
+    finally:
+        browser.set_window_size(1200, 900)
