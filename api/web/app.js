@@ -253,6 +253,10 @@ async function showJob(id, known = null) {
     if (!job) job = await api(`/scenes/${encodeURIComponent(id)}`);
   } catch (err) {
     $('job-status').textContent = `Job ${id.slice(0, 8)}: ${err.message}`;
+    // A network blip or a restarting server: keep following the job. A refused key or a gone job: stop.
+    if (err.status !== 401 && err.status !== 404 && state.current === id) {
+      state.pollTimer = setTimeout(() => showJob(id), 3 * POLL_MS);
+    }
     return;
   }
   if (state.current !== id) return;
