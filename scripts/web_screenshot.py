@@ -11,6 +11,7 @@ default models on the CPU.
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import subprocess
 import sys
@@ -85,7 +86,9 @@ def main() -> None:
             driver.execute_script("window.scrollTo(0, 0)")
             time.sleep(0.5)
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            driver.save_screenshot(str(args.out))
+            from PIL import Image
+
+            Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB").save(args.out, optimize=True)
             log.info("wrote %s", args.out)
         finally:
             if driver is not None:
