@@ -239,10 +239,13 @@ def test_wrong_api_key_is_refused_on_the_page(embedded: str, browser, tmp_path: 
     message = wait_for(browser, lambda d: _by_id(d, "form-message").text, 15, "the form's message")
     assert "Not submitted" in message and "Unauthorized" in message, message
     assert _by_id(browser, "key-dialog").get_attribute("open") is not None
-    # The right key then works without reloading.
+    # The right key then works without reloading, and is not asked for again after a reload.
     _by_id(browser, "api-key").send_keys(KEY)
     _by_id(browser, "key-save").click()
     wait_for(browser, lambda d: d.execute_script("return document.body.dataset.auth") == "ok", 10, "the list")
+    browser.refresh()
+    wait_for(browser, lambda d: d.execute_script("return document.body.dataset.auth") == "ok", 10, "the list")
+    assert _by_id(browser, "key-dialog").get_attribute("open") is None
 
 
 @needs_browser
