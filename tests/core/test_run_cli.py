@@ -15,7 +15,7 @@ from PIL import Image
 from plyfile import PlyData
 from pngraw import bomb_png, png_bytes
 
-from core.cli import main as cli_main
+from gld8tr.cli import main as cli_main
 
 PHOTO = EXAMPLES / "chelsea.jpg"  # 451x300
 

@@ -22,7 +22,7 @@ def _serve(tmp_path: Path, port: int, log_name: str) -> tuple[subprocess.Popen, 
            "GLD8TR_DEVICE": "cpu", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     log = (tmp_path / log_name).open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data")],
+        [sys.executable, "-m", "gld8tr.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data")],
         env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
     )
     return proc, log

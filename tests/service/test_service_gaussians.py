@@ -26,13 +26,13 @@ from service_helpers import submit, wait_status
 from api.app import create_app
 from api.auth import ApiKeyAuth
 from api.deps import Service
-from api.jobstore import MemoryJobStore
-from api.runner import CeleryRunner
-from api.schemas import InputInfo, JobRecord, OutputRecord, SceneOptions
-from api.settings import Settings, hash_api_key
 from api.signing import FileUrlSigner
-from api.storage import LocalStorage, output_key
 from core.io import write_ply
+from service.jobstore import MemoryJobStore
+from service.queue import CeleryRunner
+from service.schemas import InputInfo, JobRecord, OutputRecord, SceneOptions
+from service.settings import Settings, hash_api_key
+from service.storage import LocalStorage, output_key
 
 GS_FIELDS = (
     ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]
@@ -169,7 +169,7 @@ def test_cancel_during_gaussian_fit_leaves_no_outputs(tmp_path: Path) -> None:
 
     from service_helpers import encode_npy, encode_png, scene_depth, scene_image
 
-    from api.storage import input_key, job_prefix
+    from service.storage import input_key, job_prefix
     from worker.execute import WorkerContext, execute_job
     from worker.models import ResidentModels
 
