@@ -22,7 +22,7 @@ from api.deps import Service
 from api.metrics import Metrics
 from api.middleware import BodySizeLimit, LatencyMetrics
 from api.problems import install_problem_handlers
-from api.routes import health, scenes, viewer
+from api.routes import health, scenes, viewer, web
 from api.signing import FileUrlSigner
 from service import jobs
 from service.jobstore import JobStore, RedisJobStore
@@ -85,6 +85,7 @@ def create_app(
     app.include_router(scenes.router)
     app.include_router(health.router)
     app.include_router(viewer.router)
+    app.include_router(web.router)
     # Outermost last: latency sees every answer, including the body limit's 413.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)  # + multipart framing
     app.add_middleware(LatencyMetrics, metrics=metrics)

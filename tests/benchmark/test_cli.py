@@ -11,7 +11,7 @@ SUMMARY_HEADER = "dataset,method,pairs,mae_hole,rmse_hole,absrel_hole,delta1_hol
 
 
 def _bench(*args):
-    cmd = [sys.executable, "-m", "core", "benchmark", *args]
+    cmd = [sys.executable, "-m", "gld8tr", "benchmark", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 
