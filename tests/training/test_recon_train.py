@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from core.cli import main
+from gld8tr.cli import main
 from core.mesh.refine import VolumeRefineNet
 
 TINY = """task: recon
