@@ -33,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refiner", default=None, help="mesh task: refiner checkpoint (default: the shipped one)")
     parser.add_argument("--depth-model", default="gld8tr", help="mesh task: depth completer of the predicted rows")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--workers", type=int, default=1, help="mesh task: sequences scored in parallel processes")
     parser.add_argument("--root", default=None, help="dataset folder (scannet, hypersim, nyu)")
     parser.add_argument(
         "--methods",
@@ -87,10 +88,11 @@ def _main_mesh(args: argparse.Namespace) -> int:
 
     if args.sequences < 1 or args.frames < 2:
         raise InputError("--sequences must be >= 1 and --frames >= 2")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.workers < 1:
+        raise InputError("--workers must be >= 1")
     cfg = MeshBenchConfig(sequences=args.sequences, frames=args.frames, refiner=args.refiner,
-                          depth_model=args.depth_model)
+                          depth_model=args.depth_model, workers=args.workers,
+                          threads=args.threads or torch.get_num_threads())
     out: Path = args.out or Path("outputs") / "benchmark" / "mesh"
     result = run_mesh_benchmark(cfg, out, progress=not args.no_progress)
     sys.stdout.write(markdown(result["summary"]))

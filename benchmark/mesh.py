@@ -5,7 +5,10 @@ Each sequence is a smooth camera path through a procedural room whose seeds no t
 
 * ``fusion-true``: TSDF fusion of the exact depth (the ceiling of fusion at this voxel size);
 * ``fusion-pred``: TSDF fusion of the project's depth network, frame-to-frame completion (no depth sensor);
-* ``refined-pred``: the learned refiner (``core/weights/gld8tr-recon``) over that same fused volume.
+* ``refined-pred``: the learned refiner (``core/weights/gld8tr-recon``) over that same fused volume (its TSDF,
+  meshed inside its predicted band);
+* ``filtered-pred``: the fused TSDF kept where observed, meshed only inside the refiner's predicted band (the
+  heads as a learned filter; ``refine_volume(..., keep_observed=True)``).
 
 3D metrics follow Atlas / IOAR (:mod:`core.mesh.metrics`): both the ground truth and the prediction are taken
 *as seen from the sequence's frames* (the exact depth for the ground truth, the mesh ray-cast into every frame for
@@ -29,7 +32,7 @@ from core.mesh.metrics import lift_depths, point_metrics, render_depth, voxel_do
 
 log = logging.getLogger(__name__)
 
-METHODS = ("fusion-true", "fusion-pred", "refined-pred")
+METHODS = ("fusion-true", "fusion-pred", "refined-pred", "filtered-pred")
 COLUMNS = ("fscore", "prec", "recall", "acc", "comp", "chamfer", "absrel", "rmse", "delta1", "coverage")
 
 
@@ -44,6 +47,8 @@ class MeshBenchConfig:
     depth_model: str = "gld8tr"
     refiner: str | None = None  # checkpoint folder; None = the shipped one
     seed_start: int | None = None
+    workers: int = 1
+    threads: int = 1
 
 
 def score_mesh(mesh, frames, gt_points: np.ndarray) -> dict[str, float]:
@@ -61,34 +66,52 @@ def score_mesh(mesh, frames, gt_points: np.ndarray) -> dict[str, float]:
     return out
 
 
-def run_mesh_benchmark(cfg: MeshBenchConfig, out: Path | None = None, progress: bool = True) -> dict:
-    """Per-sequence rows and the mean per method; writes ``rows.jsonl``, ``summary.json`` and ``summary.md``."""
-    from tqdm import tqdm
+def score_sequence(index: int, cfg: MeshBenchConfig) -> list[dict]:
+    """Rows (one per method) of held-out sequence ``index``."""
+    import torch
 
     from core.backends.registry import build_depth_completer
     from core.mesh.refine import SHIPPED_RECON_DIR, VolumeRefineNet, refine_volume
     from training.recon.data import BENCH_SEED_START, fuse_frames, sequence_depths, synthetic_sequence
 
+    torch.set_num_threads(cfg.threads)
     completer = build_depth_completer(cfg.depth_model)
     refiner = VolumeRefineNet.from_pretrained(cfg.refiner or SHIPPED_RECON_DIR)
     start = BENCH_SEED_START if cfg.seed_start is None else cfg.seed_start
-    rows = []
-    for i in tqdm(range(cfg.sequences), desc="mesh benchmark", disable=not progress):
-        seq = synthetic_sequence(start + i, cfg.frames, cfg.height, cfg.width)
-        frames = seq.frames
-        gt_points = voxel_downsample(lift_depths([f.depth for f in frames], [f.K for f in frames],
-                                                 [f.cam_to_world for f in frames]))
-        t = time.perf_counter()
-        vol_true = fuse_frames(frames, [f.depth for f in frames], cfg.voxel_size, cfg.trunc_voxels)
-        meshes = {"fusion-true": vol_true.extract_mesh()}
-        pred = sequence_depths(frames, completer)
-        vol_pred = fuse_frames(frames, pred, cfg.voxel_size, cfg.trunc_voxels)
-        meshes["fusion-pred"] = vol_pred.extract_mesh()
-        meshes["refined-pred"] = refine_volume(vol_pred, refiner).extract_mesh()
-        log.debug("sequence %d built in %.1fs", i, time.perf_counter() - t)
-        for name, mesh in meshes.items():
-            rows.append({"sequence": seq.scene.scene_id, "method": name, "frames": len(frames),
-                         **score_mesh(mesh, frames, gt_points)})
+    seq = synthetic_sequence(start + index, cfg.frames, cfg.height, cfg.width)
+    frames = seq.frames
+    gt_points = voxel_downsample(lift_depths([f.depth for f in frames], [f.K for f in frames],
+                                             [f.cam_to_world for f in frames]))
+    t = time.perf_counter()
+    vol_true = fuse_frames(frames, [f.depth for f in frames], cfg.voxel_size, cfg.trunc_voxels)
+    meshes = {"fusion-true": vol_true.extract_mesh()}
+    pred = sequence_depths(frames, completer)
+    vol_pred = fuse_frames(frames, pred, cfg.voxel_size, cfg.trunc_voxels)
+    meshes["fusion-pred"] = vol_pred.extract_mesh()
+    meshes["refined-pred"] = refine_volume(vol_pred, refiner).extract_mesh()
+    meshes["filtered-pred"] = refine_volume(vol_pred, refiner, keep_observed=True).extract_mesh()
+    log.info("sequence %d built in %.1fs", index, time.perf_counter() - t)
+    return [{"sequence": seq.scene.scene_id, "method": name, "frames": len(frames),
+             **score_mesh(mesh, frames, gt_points)} for name, mesh in meshes.items()]
+
+
+def run_mesh_benchmark(cfg: MeshBenchConfig, out: Path | None = None, progress: bool = True) -> dict:
+    """Per-sequence rows and the mean per method; writes ``rows.jsonl``, ``summary.json`` and ``summary.md``.
+    ``cfg.workers`` > 1 scores sequences in that many processes (each ``cfg.threads`` threads)."""
+    from tqdm import tqdm
+
+    rows: list[dict] = []
+    if cfg.workers > 1:
+        import multiprocessing as mp
+        from functools import partial
+
+        with mp.get_context("spawn").Pool(cfg.workers) as pool:
+            for r in tqdm(pool.imap(partial(score_sequence, cfg=cfg), range(cfg.sequences)), total=cfg.sequences,
+                          desc="mesh benchmark", disable=not progress):
+                rows += r
+    else:
+        for i in tqdm(range(cfg.sequences), desc="mesh benchmark", disable=not progress):
+            rows += score_sequence(i, cfg)
     summary = {m: {c: float(np.mean([r[c] for r in rows if r["method"] == m])) for c in COLUMNS} for m in METHODS}
     result = {"config": cfg.__dict__, "summary": summary, "rows": rows}
     if out is not None:

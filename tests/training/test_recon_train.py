@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from gld8tr.cli import main
 from core.mesh.refine import VolumeRefineNet
+from gld8tr.cli import main
 
 TINY = """task: recon
 model: {base_channels: 4, levels: 2}

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from gld8tr.cli import main
 from core.mesh.io import read_mesh
 from core.mesh.metrics import lift_depths, point_metrics, render_depth, voxel_downsample
+from gld8tr.cli import main
 from tests.training.data.sequence_fixtures import small_room, write_scannet, write_tum
 from training.data.sequences import open_sequence
 

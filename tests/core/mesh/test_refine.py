@@ -34,5 +34,5 @@ def test_refine_volume_covers_the_dilated_blocks():
     fused = {tuple(c) for c in vol.block_coords().tolist()}
     refined = {tuple(c) for c in out.block_coords().tolist()}
     assert fused <= refined
-    assert all(min(max(abs(a - b) for a, b in zip(r, f)) for f in fused) <= 1 for r in refined)
+    assert all(min(max(abs(a - b) for a, b in zip(r, f, strict=True)) for f in fused) <= 1 for r in refined)
     assert float(out.weight.sum()) > 0

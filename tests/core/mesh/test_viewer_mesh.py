@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from browser import drawn_fraction, needs_browser, start_browser
 
 from core.mesh.io import write_mesh
 from core.mesh.reconstruct import scene_mesh
-from core.viewer.server import ViewerServer
 from tests.gaussians.conftest import room_scene
-from tests.gaussians.test_viewer import _drawn_fraction, _screenshot, needs_chromium
+from tests.gaussians.test_viewer import _render
 
 
 @pytest.fixture(scope="module")
@@ -18,15 +18,22 @@ def mesh_files(tmp_path_factory):
     assert len(mesh.faces) > 100
     write_mesh(out / "scene.glb", mesh)
     write_mesh(out / "scene.ply", mesh)
-    return out
+    return out, len(mesh.faces)
 
 
-@needs_chromium
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("chromium")
+    driver = start_browser(tmp / "profile", tmp, size=(480, 360))
+    yield driver
+    driver.quit()
+
+
+@needs_browser
 @pytest.mark.parametrize("name", ["scene.glb", pytest.param("scene.ply", marks=pytest.mark.slow)])
-def test_browser_draws_mesh(mesh_files, tmp_path, name):
-    with ViewerServer(mesh_files / name) as server:
-        dom = _screenshot(server.url, tmp_path / "dom.png", tmp_path / "profile-dom", dump_dom=True)
-        assert 'data-state="ready"' in dom and 'data-kind="triangles"' in dom, dom[-1500:]
-        _screenshot(server.url, tmp_path / "shot.png", tmp_path / "profile-shot")
-    drawn, spread = _drawn_fraction(tmp_path / "shot.png")
+def test_browser_draws_mesh(mesh_files, chromium, name):
+    folder, n_faces = mesh_files
+    info, png = _render(chromium, folder / name)
+    assert info["state"] == "ready" and info["kind"] == "triangles" and info["count"] == str(n_faces), info
+    drawn, spread = drawn_fraction(png)
     assert drawn > 0.8 and spread > 10, (drawn, spread)  # the room's walls fill the input camera's view
