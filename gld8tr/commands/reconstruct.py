@@ -4,7 +4,8 @@
     gld8tr reconstruct --frames data/scene0000_00 --format scannet --out room.glb       # depth from the network
 
 Without ``--use-depth`` every frame's depth comes from ``--depth-model`` by frame-to-frame completion (conditioned
-on what the reconstruction already has; scale from the poses) and the learned refiner cleans the fused volume.
+on what the reconstruction already has; scale from the poses). ``--refiner shipped`` runs the learned volumetric
+refiner over the fused volume (off by default: on held-out sequences it does not beat plain fusion yet).
 Nothing is written unless the whole reconstruction succeeds; bad input stops with an error naming the file.
 """
 
@@ -26,9 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output mesh (.glb or .ply); a .json report goes beside it")
     parser.add_argument("--use-depth", action="store_true", help="fuse the sequence's own depth (sensor)")
     parser.add_argument("--depth-model", default="gld8tr", help="depth-completer spec when not --use-depth")
-    parser.add_argument("--refiner", default="auto",
-                        help="learned refiner: auto (shipped one for predicted depth, none for sensor depth), "
-                        "none, or a checkpoint folder")
+    parser.add_argument("--refiner", default="none",
+                        help="learned volumetric refiner: none (default: plain fusion, which scores better today, "
+                        "see core/weights/gld8tr-recon/MODEL_CARD.md), shipped, or a checkpoint folder")
     parser.add_argument("--voxel-size", type=float, default=None, help="metres (default: from the scene extent, "
                         "or the refiner's training voxel size)")
     parser.add_argument("--frame-step", type=int, default=1, help="use every N-th frame")
@@ -75,10 +76,10 @@ def main(args: argparse.Namespace) -> int:
         from core.backends.registry import build_depth_completer
 
         completer = build_depth_completer(args.depth_model, device=args.device)
-    if args.refiner != "none" and not (args.refiner == "auto" and args.use_depth):
+    if args.refiner != "none":
         from core.mesh.refine import SHIPPED_RECON_DIR, VolumeRefineNet
 
-        path = SHIPPED_RECON_DIR if args.refiner == "auto" else Path(args.refiner)
+        path = SHIPPED_RECON_DIR if args.refiner == "shipped" else Path(args.refiner)
         try:
             refiner = VolumeRefineNet.from_pretrained(path, device=args.device)
         except FileNotFoundError as exc:

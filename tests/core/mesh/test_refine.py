@@ -36,3 +36,10 @@ def test_refine_volume_covers_the_dilated_blocks():
     assert fused <= refined
     assert all(min(max(abs(a - b) for a, b in zip(r, f, strict=True)) for f in fused) <= 1 for r in refined)
     assert float(out.weight.sum()) > 0
+
+
+def test_shipped_checkpoint_loads():
+    from core.mesh.refine import SHIPPED_RECON_DIR
+
+    net = VolumeRefineNet.from_pretrained(SHIPPED_RECON_DIR)
+    assert net.config.voxel_size == 0.04 and (SHIPPED_RECON_DIR / "MODEL_CARD.md").is_file()
