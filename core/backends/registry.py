@@ -36,6 +36,8 @@ _FACTORIES: dict[Kind, dict[str, str]] = {
         "nearest": "core.backends.classical_fill:build_nearest",
         "laplacian": "core.backends.classical_fill:build_laplacian",
         "background": "core.backends.classical_fill:build_background",
+        "colorization": "core.backends.guided_fill:build_colorization",
+        "bilateral": "core.backends.guided_fill:build_bilateral",
         "invisible-stitch": "core.backends.invisible_stitch:build",
         "transformers": "core.backends.transformers_depth:build_completer",  # aligned to the known depth
     },
