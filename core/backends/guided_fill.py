@@ -8,11 +8,10 @@ spans a foreground object and the wall behind it gets one smooth surface. Two cl
   a weighted mean of its 3x3 neighbours, with weights ``exp(-(Y_r - Y_s)^2 / sigma_r)`` from the grey level ``Y``
   and ``sigma_r`` = 0.6 x the local grey variance (floored as the toolbox does). Depth then flows freely across
   flat image regions and hardly across image edges. One sparse solve.
-* ``bilateral`` -- a joint-bilateral push-pull: known log depth is averaged down an image pyramid, and on the way
-  back up every pixel without enough known depth takes a joint-bilateral interpolation of the coarser level (Kopf
-  et al.'s joint bilateral upsampling: 3x3 coarse neighbours weighted by spatial distance and by the colour
-  difference between the fine pixel and each coarse neighbour). Linear in the pixel count, pure torch on any
-  device, and therefore also usable as the depth network's input prior (``fill_prior: bilateral``).
+* ``bilateral`` -- joint-bilateral hole filling by onion peeling (the usual way to fill Kinect depth with the
+  colour image): ring by ring from the hole's border inwards, each pixel takes the joint-bilateral average (a
+  spatial Gaussian times a colour-similarity Gaussian) of the log depth already known or filled around it. Pure
+  torch on any device, batched.
 
 Both keep the known pixels exactly, need some known depth (``ValueError`` otherwise, as the protocol allows) and
 are scale-equivariant: multiplying the known depth by ``k`` multiplies the fill by ``k``.
@@ -32,7 +31,9 @@ GREY_WEIGHTS = np.array([0.2989, 0.5870, 0.1140])
 """rgb2gray's luma weights (MATLAB, as the NYU toolbox)."""
 
 BILATERAL_SIGMA_RGB = 0.1
-"""Colour difference (RGB in [0, 1], Euclidean) at which a coarse neighbour's weight falls to exp(-1/2)."""
+"""Colour difference (RGB in [0, 1], Euclidean) at which a neighbour's weight falls to exp(-1/2)."""
+BILATERAL_RADIUS = 3
+"""Window radius (pixels) of one joint-bilateral fill round."""
 
 
 def grey(image: np.ndarray) -> np.ndarray:
@@ -106,73 +107,64 @@ def colorization_fill(
 
 
 # -------------------------------------------------------------------------------------- joint bilateral
-def _avg_down(x: torch.Tensor) -> torch.Tensor:
-    return F.avg_pool2d(x, 2, ceil_mode=True)
-
-
-def _coarse_neighbours(coarse: torch.Tensor, H: int, W: int) -> torch.Tensor:
-    """[B, C, h, w] -> [9, B, C, H, W]: for every fine pixel, the 3x3 coarse pixels around its parent."""
-    padded = F.pad(coarse, (1, 1, 1, 1), mode="replicate")
-    h, w = coarse.shape[-2:]
-    out = []
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            shifted = padded[..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
-            out.append(shifted.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)[..., :H, :W])
-    return torch.stack(out)
+def _shift(x: torch.Tensor, dy: int, dx: int, r: int) -> torch.Tensor:
+    """``x`` [B,C,H+2r,W+2r] (padded by ``r``) -> the [B,C,H,W] view whose pixel (y, x) is (y + dy, x + dx)."""
+    H, W = x.shape[-2] - 2 * r, x.shape[-1] - 2 * r
+    return x[..., r + dy : r + dy + H, r + dx : r + dx + W]
 
 
 def bilateral_fill(
-    values: torch.Tensor, known: torch.Tensor, guide: torch.Tensor, *, sigma_rgb: float = BILATERAL_SIGMA_RGB
+    values: torch.Tensor,
+    known: torch.Tensor,
+    guide: torch.Tensor,
+    *,
+    radius: int = BILATERAL_RADIUS,
+    sigma_rgb: float = BILATERAL_SIGMA_RGB,
 ) -> torch.Tensor:
-    """Fill the unknown pixels of ``values`` [B,1,H,W] by joint-bilateral push-pull guided by ``guide`` [B,3,H,W].
+    """Fill the unknown pixels of ``values`` [B,1,H,W] by joint-bilateral onion peeling guided by ``guide`` [B,3,H,W].
 
-    Push: known-weighted averages of the values (and of the guide) halve the resolution down to one pixel. Pull:
-    from the coarsest level up, each pixel's estimate from the coarser level is the average of the 3x3 coarse
-    neighbours of its parent, weighted by their share of known data, a spatial Gaussian (sigma one coarse pixel,
-    measured from the fine pixel's centre) and ``exp(-|guide_fine - guide_coarse|^2 / (2 sigma_rgb^2))``; it
-    keeps its own average in proportion to how much known data it holds (as :func:`push_pull_fill`). Known
-    pixels come back exactly; images with nothing known come back as 0. No gradient flows through it.
+    Every round, each unfilled pixel with filled pixels within ``radius`` takes their average weighted by a
+    spatial Gaussian (sigma = radius / 2) and ``exp(-|guide_p - guide_q|^2 / (2 sigma_rgb^2))``, and counts as
+    filled from then on; rounds repeat until nothing is left (about hole width / radius rounds). At the border of
+    a hole the colour weights decide which side's depth a pixel continues -- the foreground's where it looks like
+    the foreground, the background's where it looks like the background. Known pixels come back exactly; images
+    with nothing known come back as 0. No gradient flows through it.
     """
     B, _, H, W = values.shape
     assert known.shape == values.shape and guide.shape == (B, 3, H, W), (
         f"values {tuple(values.shape)}, known {tuple(known.shape)}, guide {tuple(guide.shape)}"
     )
+    r = int(radius)
+    offsets = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)
+               if (dy or dx) and dy * dy + dx * dx <= r * r]
+    spatial = [float(np.exp(-(dy * dy + dx * dx) / (2 * (r / 2) ** 2))) for dy, dx in offsets]
     with torch.no_grad():
-        k = (known > 0.5).to(values.dtype)
-        pyramid = [(values * k, k, guide)]
-        while max(pyramid[-1][1].shape[-2:]) > 1:
-            v, m, g = pyramid[-1]
-            pyramid.append((_avg_down(v), _avg_down(m), _avg_down(g)))
-        v, m, _ = pyramid[-1]
-        filled = v / m.clamp_min(1e-12)
-        conf = (m > 0).to(values.dtype)
-        for level in range(len(pyramid) - 2, -1, -1):
-            v, m, g = pyramid[level]
-            _, _, gc = pyramid[level + 1]
-            h, w = v.shape[-2:]
-            cand = _coarse_neighbours(filled, h, w)  # [9, B, 1, h, w]
-            cand_conf = _coarse_neighbours(conf, h, w)
-            cand_g = _coarse_neighbours(gc, h, w)  # [9, B, 3, h, w]
-            # Spatial weight: fine pixel centre (y + 0.5) / 2 in coarse units against coarse centre (Y + dy + 0.5).
-            fy = ((torch.arange(h, device=v.device, dtype=v.dtype) % 2) - 0.5) / 2  # offset from parent centre
-            fx = ((torch.arange(w, device=v.device, dtype=v.dtype) % 2) - 0.5) / 2
-            spatial = []
-            for dy in (-1, 0, 1):
-                for dx in (-1, 0, 1):
-                    d2 = (fy[:, None] - dy) ** 2 + (fx[None, :] - dx) ** 2
-                    spatial.append(torch.exp(-d2 / 2))
-            spatial_w = torch.stack(spatial)[:, None, None]  # [9, 1, 1, h, w]
-            colour_d2 = (cand_g - g[None]).square().sum(dim=2, keepdim=True)
-            wts = spatial_w * torch.exp(-colour_d2 / (2 * sigma_rgb**2)) * cand_conf + 1e-12 * spatial_w
-            up = (wts * cand).sum(0) / wts.sum(0)
-            own = v / m.clamp_min(1e-12)
-            c = (4 * m).clamp(max=1.0) if level else m
-            filled = c * own + (1 - c) * up
-            conf = torch.maximum((m > 0).to(v.dtype), (wts * cand_conf).sum(0) / wts.sum(0))
-        any_known = k.flatten(1).amax(dim=1)[:, None, None, None] > 0
-        filled = torch.where(k > 0, values, filled)
-        return torch.where(any_known, filled, torch.zeros_like(filled))
+        filled = (known > 0.5).to(values.dtype)
+        out = values * filled
+        gpad = F.pad(guide, (r, r, r, r), mode="replicate")
+        # Floored so that a pixel unlike all of its filled neighbours still averages them (by distance alone)
+        # instead of dividing by an underflowed zero.
+        colour_w = [torch.exp(-(_shift(gpad, dy, dx, r) - guide).square().sum(1, keepdim=True) / (2 * sigma_rgb**2))
+                    .clamp_min(1e-12) for dy, dx in offsets]
+        any_known = filled.flatten(1).amax(dim=1)[:, None, None, None] > 0
+        todo = (filled < 0.5) & any_known
+        while bool(todo.any()):
+            vpad = F.pad(out, (r, r, r, r))
+            fpad = F.pad(filled, (r, r, r, r))
+            num = torch.zeros_like(out)
+            den = torch.zeros_like(out)
+            for (dy, dx), ws, wc in zip(offsets, spatial, colour_w, strict=True):
+                w = ws * wc * _shift(fpad, dy, dx, r)
+                num += w * _shift(vpad, dy, dx, r)
+                den += w
+            near = torch.zeros_like(todo)
+            for dy, dx in offsets:
+                near |= _shift(fpad, dy, dx, r) > 0.5
+            reach = todo & near
+            out = torch.where(reach, num / den.clamp_min(1e-30), out)
+            filled = torch.where(reach, torch.ones_like(filled), filled)
+            todo = todo & ~reach
+        return torch.where(known > 0.5, values, out)
 
 
 def bilateral_fill_depth(image: np.ndarray, depth: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -198,7 +190,7 @@ class ColorizationFill:
 
 
 class BilateralFill:
-    """``DepthCompleter``: joint-bilateral push-pull of log depth, guided by the photo's colours."""
+    """``DepthCompleter``: joint-bilateral onion-peel fill of log depth, guided by the photo's colours."""
 
     name = "bilateral"
 
