@@ -84,11 +84,13 @@ def _evaluate(cfg, ckpt: Path, out: Path) -> int:
 
 
 def _table(m: dict[str, float]) -> str:
-    rows = [("gld8tr completion (holes)", "hole"), ("nearest-valid fill (holes)", "nearest_hole"),
-            ("laplacian fill (holes)", "laplacian_hole"),
-            ("aligned mono, scale+shift (holes)", "alignedmono_hole"), ("gld8tr monocular (whole frames)", "frame"),
-            ("gld8tr monocular, median-scaled", "frame_scaled"),
-            ("constant depth, median-scaled", "constant_frame_scaled")]
+    """The evaluation as the model card's table: the network, the benchmark's baselines by name, the monocular rows."""
+    from core.backends.registry import COMPLETION_BASELINES
+
+    rows = [("gld8tr completion (holes)", "hole")]
+    rows += [(f"{name} (holes)", f"{name}_hole") for name in COMPLETION_BASELINES]
+    rows += [("gld8tr monocular (whole frames)", "frame"), ("gld8tr monocular, median-scaled", "frame_scaled"),
+             ("constant depth, median-scaled", "constant_frame_scaled")]
     lines = [f"{'method':<36}{'AbsRel':>9}{'delta1':>9}{'MAE m':>9}{'RMSE m':>9}{'pixels':>10}"]
     for label, key in rows:
         if f"{key}_absrel" in m:

@@ -174,8 +174,17 @@ def laplacian_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(out).to(device=values.device, dtype=values.dtype)
 
 
+def bilateral_fill(values: torch.Tensor, known: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+    """Joint-bilateral fill of ``values`` [B,1,H,W] guided by ``rgb`` [B,3,H,W] in [0, 1]: the image-guided prior
+    (:func:`core.backends.guided_fill.bilateral_fill`), which carries depth along the photo's colour regions."""
+    from core.backends.guided_fill import bilateral_fill as fill
+
+    return fill(values, known, rgb)
+
+
 _FILL_PRIORS = {"nearest": nearest_fill, "push_pull": push_pull_fill, "background": background_fill,
-                "laplacian": laplacian_fill}
+                "laplacian": laplacian_fill, "bilateral": bilateral_fill}
+_IMAGE_GUIDED_PRIORS = {"bilateral"}
 
 def _norm(channels: int, groups: int) -> nn.GroupNorm:
     return nn.GroupNorm(math.gcd(groups, channels), channels)
@@ -263,7 +272,8 @@ class DepthCompletionNet(nn.Module):
         fill = None
         if self.config.fill_prior != "none":
             prior = _FILL_PRIORS[self.config.fill_prior]
-            fill = prior(ratio, known).detach()
+            guide = (rgb,) if self.config.fill_prior in _IMAGE_GUIDED_PRIORS else ()
+            fill = prior(ratio, known, *guide).detach()
             channels.append(fill)
         return torch.cat(channels, dim=1), log_s, fill
 
