@@ -3,6 +3,7 @@
     gld8tr train --config configs/tiny.yaml --out runs/tiny            # minutes on a CPU
     gld8tr train --out runs/tiny --resume                              # continue after Ctrl-C
     gld8tr train --config configs/base.yaml --eval core/weights/gld8tr-depth --out runs/eval
+    torchrun --nproc_per_node 8 --no-python gld8tr train --config configs/base.yaml --out runs/base   # 8 GPUs
 
 Light to import: torch and the trainer load inside :func:`main`.
 """
@@ -51,16 +52,23 @@ def main(args: argparse.Namespace) -> int:
     if args.eval:
         return _evaluate(cfg, Path(args.eval), out)
 
+    from training.distributed import init_distributed, shutdown
     from training.trainer import Trainer
 
-    trainer = Trainer(cfg, out, resume=args.resume)
-    if args.resume:
-        log.info("resuming run %s at step %d of %d", out, trainer.step, cfg.max_steps)
-    else:
-        log.info("new run %s: %d steps, model %d parameters", out, cfg.max_steps, trainer.model.num_parameters())
-    metrics = trainer.train()
-    log.info("done at step %d; checkpoint: %s (use --depth-model ckpt:%s)", trainer.step, out, out)
-    sys.stdout.write(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    ctx = init_distributed(cfg.device)  # under torchrun: one process per device, rank 0 writes
+    try:
+        trainer = Trainer(cfg, out, resume=args.resume, dist=ctx)
+        if args.resume:
+            log.info("resuming run %s at step %d of %d", out, trainer.step, cfg.max_steps)
+        else:
+            log.info("new run %s: %d steps, model %d parameters, %d process(es) on %s", out, cfg.max_steps,
+                     trainer.model.num_parameters(), ctx.world_size, ctx.device)
+        metrics = trainer.train()
+    finally:
+        shutdown()
+    if ctx.is_main:
+        log.info("done at step %d; checkpoint: %s (use --depth-model ckpt:%s)", trainer.step, out, out)
+        sys.stdout.write(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return 0
 
 

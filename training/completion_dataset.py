@@ -206,6 +206,10 @@ class Batch:
     completion: torch.Tensor
     weight: torch.Tensor
 
+    def to(self, device: torch.device | str) -> Batch:
+        """The same batch with every tensor on ``device``."""
+        return Batch(**{k: v.to(device) for k, v in self.__dict__.items()})
+
     @staticmethod
     def collate(samples: list[dict[str, np.ndarray]]) -> Batch:
         def stack(key: str) -> torch.Tensor:
@@ -259,8 +263,9 @@ class CompletionSampler:
         self.seed = seed
         self.camera_effects = camera_effects
 
-    def rng(self, step: int, stream: int = 0) -> np.random.Generator:
-        return np.random.default_rng([self.seed, step, stream])
+    def rng(self, step: int, stream: int = 0, rank: int | None = None) -> np.random.Generator:
+        """The generator of ``(seed, step, stream)``; ``rank`` gives each data-parallel process its own stream."""
+        return np.random.default_rng([self.seed, step, stream] + ([] if rank is None else [rank]))
 
     def sample(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         c = self.cache
@@ -292,9 +297,13 @@ class CompletionSampler:
             depth, known = depth * k, known * k
         return {"rgb": image, "known_depth": known, "target": depth, "completion": np.bool_(completion)}
 
-    def batch(self, step: int, size: int) -> Batch:
+    def batch(self, step: int, size: int, shard: tuple[int, int] = (0, 1)) -> Batch:
+        """The ``size`` samples of ``step``, or with ``shard=(rank, world)`` this rank's share of them (every
+        ``world``-th): all ranks together train on exactly the batch a single process draws."""
         rng = self.rng(step)
-        return Batch.collate([self.sample(rng) for _ in range(size)])
+        samples = [self.sample(rng) for _ in range(size)]
+        rank, world = shard
+        return Batch.collate(samples[rank::world])
 
 
 def validation_batches(cache: FrameCache, batch_size: int, seed: int = 0) -> list[Batch]:

@@ -99,6 +99,8 @@ class TrainConfig(_Strict):
     eval_every: int = 200
     save_every: int = 50
     num_threads: int | None = None
+    device: str = "auto"
+    """``auto`` (``cuda:LOCAL_RANK`` when CUDA is available, else the CPU), ``cpu`` or ``cuda[:N]``."""
 
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
