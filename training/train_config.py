@@ -21,7 +21,8 @@ class ModelSection(_Strict):
     channel_mults: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 8])
     groups: int = 8
     mono_log_scale: float = 1.0
-    fill_prior: Literal["nearest", "push_pull", "background", "laplacian", "bilateral", "none"] = "nearest"
+    fill_prior: Literal["nearest", "push_pull", "background", "laplacian", "bilateral", "colorization",
+                        "none"] = "nearest"
 
 
 class SyntheticSection(_Strict):
