@@ -34,7 +34,8 @@ class DepthNetConfig:
     smooth push-pull interpolation, a far-biased max push-pull that fills disocclusions with the background side
     of a depth edge, the exact harmonic interpolation, or the image-guided joint-bilateral or colourisation fill)
     given as a seventh input channel, and predict a residual to it. A small CPU-trained net then begins at a
-    classical fill's accuracy in the holes instead of having to learn to propagate depth from scratch; with nothing known the fill is 0 and the net is monocular."""
+    classical fill's accuracy in the holes instead of having to learn to propagate depth from scratch; with
+    nothing known the fill is 0 and the net is monocular."""
     min_depth: float = 0.05
     max_depth: float = 200.0
     """Predictions are clamped to [min_depth, max_depth] metres."""
