@@ -158,12 +158,12 @@ def laplacian_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     Why: in the holes a moving camera opens, the surface usually spans from the known depth on one side to the
     known depth on the other; of the classical fills, the harmonic one (of log depth) has the lowest hole error
     on the benchmark pairs, so the residual the network must learn is smallest. It is the exact solution of
-    Laplace's equation (a sparse direct solve on the CPU, :func:`core.backends.classical_fill.laplacian_fill`),
+    Laplace's equation (a sparse direct solve on the CPU, :func:`core.fill.laplacian_fill`),
     not differentiable, which a prior need not be. Images with nothing known come back as 0.
     """
     import numpy as np
 
-    from core.backends.classical_fill import laplacian_fill as solve
+    from core.fill import laplacian_fill as solve
 
     k = (known > 0.5).cpu().numpy()
     v = values.detach().cpu().double().numpy()
@@ -176,8 +176,8 @@ def laplacian_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
 
 def bilateral_fill(values: torch.Tensor, known: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
     """Joint-bilateral fill of ``values`` [B,1,H,W] guided by ``rgb`` [B,3,H,W] in [0, 1]: the image-guided prior
-    (:func:`core.backends.guided_fill.bilateral_fill`), which carries depth along the photo's colour regions."""
-    from core.backends.guided_fill import bilateral_fill as fill
+    (:func:`core.guided_fill.bilateral_fill`), which carries depth along the photo's colour regions."""
+    from core.guided_fill import bilateral_fill as fill
 
     return fill(values, known, rgb)
 
@@ -189,7 +189,7 @@ def colorization_fill(values: torch.Tensor, known: torch.Tensor, rgb: torch.Tens
     does, and is scale-equivariant. A sparse solve per image on the CPU, like the ``laplacian`` prior."""
     import numpy as np
 
-    from core.backends.guided_fill import colorization_fill as solve
+    from core.guided_fill import colorization_fill as solve
 
     k = (known > 0.5).cpu().numpy()
     v = values.detach().cpu().double().numpy()
@@ -342,7 +342,7 @@ class DepthCompletionNet(nn.Module):
         """
         import numpy as np
 
-        from core.backends.classical_fill import nearest_known_index
+        from core.fill import nearest_known_index
 
         known = ((mask > 0.5) & (depth > 0)).cpu().numpy()
         if not known.any():

@@ -7,14 +7,9 @@ import pytest
 import torch
 
 from core.backends.classical_fill import laplacian_fill
-from core.backends.guided_fill import (
-    bilateral_fill,
-    bilateral_fill_depth,
-    colorization_fill,
-    colorization_weights,
-    grey,
-)
 from core.backends.registry import build_depth_completer
+from core.errors import InputError
+from core.guided_fill import bilateral_fill, bilateral_fill_depth, colorization_fill, colorization_weights, grey
 
 
 def two_region_scene(h: int = 24, w: int = 40) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,7 +86,7 @@ def test_bilateral_fill_batches_and_keeps_empty_images_empty() -> None:
 
 
 def test_registry_rejects_bad_arguments() -> None:
-    with pytest.raises(ValueError, match="colorization"):
+    with pytest.raises(InputError, match="colorization"):
         build_depth_completer("colorization:cubic")
-    with pytest.raises(ValueError, match="bilateral"):
+    with pytest.raises(InputError, match="bilateral"):
         build_depth_completer("bilateral:3")
