@@ -31,6 +31,10 @@ class CameraNetConfig:
     """3 = xyz only; 5 = xyz plus the normalised pixel coordinates uv (LeReS' ``--input_chanels 3|5``)."""
     num_points: int = 2048
     """Points subsampled from the valid pixels of a depth map."""
+    normals: bool = False
+    """Append each first-level neighbourhood's surface normal (its smallest principal axis, turned towards the
+    camera) to that level's features: a wrong focal length skews the angles between surfaces, which normals
+    show directly, while a shared MLP over raw offsets has to learn to find them."""
     centroids: tuple[int, ...] = (256, 64)
     """Centroids of each set-abstraction level."""
     neighbours: int = 16
@@ -82,6 +86,16 @@ def farthest_point_indices(xyz: torch.Tensor, m: int) -> torch.Tensor:
     return idx
 
 
+@torch.no_grad()
+def neighbourhood_normals(offsets: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Unit normals [B, M, 3] of neighbourhoods ``offsets`` [B, M, k, 3] (relative to ``centres`` [B, M, 3]):
+    the smallest principal axis, oriented towards the camera (n . p <= 0). An input feature, not differentiated."""
+    c = offsets - offsets.mean(dim=2, keepdim=True)
+    cov = (c.transpose(-1, -2) @ c).double() + 1e-12 * torch.eye(3, dtype=torch.float64, device=offsets.device)
+    n = torch.linalg.eigh(cov).eigenvectors[..., 0].to(offsets.dtype)
+    return torch.where((n * centres).sum(-1, keepdim=True) > 0, -n, n)
+
+
 def _gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """x [B, N, C], idx [B, ...] -> [B, ..., C]."""
     B = x.shape[0]
@@ -102,13 +116,13 @@ def _mlp(channels: list[int], last_act: bool = True) -> nn.Sequential:
 class SetAbstraction(nn.Module):
     """Centroids by farthest-point sampling, their ``k`` nearest neighbours, a shared MLP, max-pool."""
 
-    def __init__(self, m: int, k: int, in_features: int, widths: tuple[int, ...]) -> None:
+    def __init__(self, m: int, k: int, in_features: int, widths: tuple[int, ...], *, normals: bool = False) -> None:
         super().__init__()
-        self.m, self.k = m, k
+        self.m, self.k, self.normals = m, k, normals
         self.mlp = _mlp([in_features + 4, *widths])
 
     def forward(self, xyz: torch.Tensor, feats: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """xyz [B, N, 3], feats [B, N, C] or None -> (centroids [B, m, 3], features [B, m, widths[-1]])."""
+        """xyz [B, N, 3], feats [B, N, C] or None -> (centroids [B, m, 3], features [B, m, widths[-1] (+3)])."""
         centre_idx = farthest_point_indices(xyz.detach(), min(self.m, xyz.shape[1]))
         centres = _gather(xyz, centre_idx)
         k = min(self.k, xyz.shape[1])
@@ -118,7 +132,10 @@ class SetAbstraction(nn.Module):
         parts = [offsets / radius[..., None], torch.log(radius)[..., None].expand(-1, -1, k, 1)]
         if feats is not None:
             parts.append(_gather(feats, nbr))
-        return centres, self.mlp(torch.cat(parts, dim=-1)).amax(dim=2)
+        out = self.mlp(torch.cat(parts, dim=-1)).amax(dim=2)
+        if self.normals:
+            out = torch.cat([out, neighbourhood_normals(offsets, centres)], dim=-1)
+        return centres, out
 
 
 class PointCloudCameraNet(nn.Module):
@@ -133,9 +150,10 @@ class PointCloudCameraNet(nn.Module):
         self.config = config or CameraNetConfig()
         c = self.config
         levels, in_feats = [], c.in_channels
-        for m, widths in zip(c.centroids, c.widths, strict=True):
-            levels.append(SetAbstraction(m, c.neighbours, in_feats, widths))
-            in_feats = widths[-1]
+        for i, (m, widths) in enumerate(zip(c.centroids, c.widths, strict=True)):
+            with_normals = c.normals and i == 0
+            levels.append(SetAbstraction(m, c.neighbours, in_feats, widths, normals=with_normals))
+            in_feats = widths[-1] + (3 if with_normals else 0)
         self.levels = nn.ModuleList(levels)
         self.global_mlp = _mlp([in_feats + 3, c.global_width, c.global_width])
         self.head = _mlp([c.global_width, 256, 2], last_act=False)

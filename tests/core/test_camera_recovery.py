@@ -101,9 +101,12 @@ def test_geometric_search_recovers_a_box_room() -> None:
     assert shift * float(obs.max()) == pytest.approx(0.3, abs=0.05)
 
 
-def test_module_save_load_round_trip(tmp_path) -> None:
+@pytest.mark.parametrize("normals", [False, True])
+def test_module_save_load_round_trip(tmp_path, normals: bool) -> None:
+    from dataclasses import replace
+
     torch.manual_seed(0)
-    net = PointCloudCameraNet(TINY).eval()
+    net = PointCloudCameraNet(replace(TINY, normals=normals)).eval()
     net.save_pretrained(tmp_path)
     again = PointCloudCameraNet.from_pretrained(tmp_path)
     pts, uv = torch.rand(2, 128, 3) + 0.5, torch.rand(2, 128, 2)
@@ -135,3 +138,15 @@ def test_estimate_camera_errors_and_fallbacks(tmp_path) -> None:
     assert est.method == "module" and est.fallback_reason is None and math.isfinite(est.fov_x_deg)
     assert est.valid_points == int((partly > 0).sum())
     assert estimate_camera(depth, method="fixed").fov_x_deg == pytest.approx(53.13)
+
+
+def test_neighbourhood_normals_of_a_plane_face_the_camera() -> None:
+    from core.camera_recovery.net import neighbourhood_normals
+
+    g = torch.Generator().manual_seed(0)
+    xy = torch.rand(1, 4, 9, 2, generator=g)
+    offsets = torch.cat([xy, 0.5 * xy[..., :1]], dim=-1)  # the plane z = 0.5 x, seen from the origin
+    centres = torch.tensor([[[0.0, 0.0, 2.0]]]).expand(1, 4, 3)
+    n = neighbourhood_normals(offsets, centres)[0]
+    expected = torch.tensor([0.5, 0.0, -1.0]) / math.sqrt(1.25)
+    assert torch.allclose(n, expected.expand(4, 3), atol=1e-5)

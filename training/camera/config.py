@@ -14,6 +14,7 @@ class CameraModelSection(_Strict):
 
     in_channels: Literal[3, 5] = 5
     num_points: int = 1024
+    normals: bool = False
     centroids: list[int] = Field(default_factory=lambda: [128, 32])
     neighbours: int = 16
     widths: list[list[int]] = Field(default_factory=lambda: [[32, 32, 64], [64, 64, 128]])

@@ -37,7 +37,8 @@ VAL_SEED = 12345
 
 def net_config(cfg: CameraTrainConfig) -> CameraNetConfig:
     m = cfg.model
-    return CameraNetConfig(in_channels=m.in_channels, num_points=m.num_points, centroids=tuple(m.centroids),
+    return CameraNetConfig(in_channels=m.in_channels, num_points=m.num_points, normals=m.normals,
+                           centroids=tuple(m.centroids),
                            neighbours=m.neighbours, widths=tuple(tuple(w) for w in m.widths),
                            global_width=m.global_width, guess_fov_deg=m.guess_fov_deg, iterations=m.iterations)
 
