@@ -86,3 +86,19 @@ def test_taskonomy_reader_rejects_bad_fov(tmp_path: Path) -> None:
     _write_taskonomy(tmp_path, fov_rad=4.0)
     with pytest.raises(ValueError, match="field_of_view_rads"):
         TaskonomyReader(tmp_path).frames("allensville")[0]
+
+
+def test_real_frames_join_the_camera_training_cache(tmp_path: Path) -> None:
+    """A recipe's ``data.real`` sources are read in their layout, cropped to the training aspect and resized
+    with square pixels (the focal per half width is what the module learns)."""
+    from training.camera.config import RealSource
+    from training.camera.data import real_depth_cache
+
+    _write_taskonomy(tmp_path / "taskonomy", fov_rad=1.0)
+    _write_kenburns(tmp_path / "kenburns", fov=62.0)
+    cache = real_depth_cache([RealSource(kind="taskonomy", root=str(tmp_path / "taskonomy")),
+                              RealSource(kind="kenburns", root=str(tmp_path / "kenburns"), max_frames=1)], 6, 8)
+    assert cache.depths.shape == (2, 6, 8)
+    # Taskonomy 16x16 with a 1-rad FOV cropped to 16x12 keeps its width: same focal per half width.
+    assert cache.focal_n[0] == pytest.approx(1 / math.tan(0.5), rel=1e-5)
+    assert cache.focal_n[1] == pytest.approx(1 / math.tan(math.radians(31.0)), rel=1e-5)

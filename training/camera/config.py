@@ -23,6 +23,14 @@ class CameraModelSection(_Strict):
     iterations: int = 2
 
 
+class RealSource(_Strict):
+    """A real dataset in its usual layout (training/data/kenburns.py, taskonomy.py, scannet.py)."""
+
+    kind: Literal["kenburns", "taskonomy", "scannet"]
+    root: str
+    max_frames: int = 5000
+
+
 class CameraDataSection(_Strict):
     """Synthetic frames (exact depth and focal) rendered once into a depth cache; only depth is kept."""
 
@@ -34,6 +42,8 @@ class CameraDataSection(_Strict):
     fov_range_deg: tuple[float, float] = (35.0, 100.0)
     seed: int = 0
     cache_dir: str | None = None
+    real: list[RealSource] = Field(default_factory=list)
+    """Real frames added to the synthetic training frames (cropped and resized to height x width)."""
 
 
 class DistortionSection(_Strict):

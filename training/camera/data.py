@@ -92,6 +92,46 @@ def synthetic_depth_cache(section, split: str, cache_dir: Path) -> DepthCache:
     return cache
 
 
+def fit_frame(frame, height: int, width: int):
+    """Centre-crop ``frame`` to the aspect of ``width`` x ``height``, then resize (square pixels stay square)."""
+    from dataclasses import replace
+
+    H, W = frame.height, frame.width
+    if W * height > H * width:  # too wide: crop columns
+        w = round(H * width / height)
+        x0, y0, h = (W - w) // 2, 0, H
+    else:
+        h = round(W * height / width)
+        x0, y0, w = 0, (H - h) // 2, W
+    K = frame.K.astype(np.float64).copy()
+    K[0, 2] -= x0
+    K[1, 2] -= y0
+    cropped = replace(frame, image=frame.image[y0:y0 + h, x0:x0 + w], depth=frame.depth[y0:y0 + h, x0:x0 + w],
+                      K=K.astype(np.float32), normals=None)
+    return cropped.resized(height, width)
+
+
+def real_depth_cache(sources, height: int, width: int) -> DepthCache | None:
+    """Frames of real datasets named in the recipe (``data.real``), cropped and resized to the training size."""
+    from itertools import islice
+
+    from training.data.kenburns import KenBurnsReader
+    from training.data.scannet import ScanNetReader
+    from training.data.taskonomy import TaskonomyReader
+
+    kinds = {"kenburns": KenBurnsReader, "taskonomy": TaskonomyReader, "scannet": ScanNetReader}
+    caches = []
+    for src in sources:
+        reader = kinds[src.kind](src.root)
+        frames = (fit_frame(f, height, width) for sid in reader.scene_ids() for f in reader.frames(sid))
+        cache = DepthCache.from_frames(islice(frames, src.max_frames))
+        log.info("real frames: %d from %s %s", len(cache), src.kind, src.root)
+        caches.append(cache)
+    if not caches:
+        return None
+    return DepthCache(np.concatenate([c.depths for c in caches]), np.concatenate([c.focal_n for c in caches]))
+
+
 def distorted_batch(
     cache: DepthCache, rows: np.ndarray, gen: torch.Generator, dist, num_points: int
 ) -> tuple[DistortedCloud, torch.Tensor]:

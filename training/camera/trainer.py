@@ -23,7 +23,7 @@ from core.camera_recovery.geometry import focal_from_fov, fov_from_focal
 from core.camera_recovery.recover import module_recovery
 from core.errors import InputError
 from training.camera.config import CameraTrainConfig
-from training.camera.data import DepthCache, distorted_batch, synthetic_depth_cache
+from training.camera.data import DepthCache, distorted_batch, real_depth_cache, synthetic_depth_cache
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,10 @@ class CameraTrainer:
         (self.out / RUN_CONFIG).write_text(cfg.to_yaml())
         cache_dir = Path(cfg.data.cache_dir) if cfg.data.cache_dir else self.out / "cache"
         self.train_cache = synthetic_depth_cache(cfg.data, "train", cache_dir)
+        real = real_depth_cache(cfg.data.real, cfg.data.height, cfg.data.width)
+        if real is not None:
+            self.train_cache = DepthCache(np.concatenate([self.train_cache.depths, real.depths]),
+                                          np.concatenate([self.train_cache.focal_n, real.focal_n]))
         self.val_cache = synthetic_depth_cache(cfg.data, "val", cache_dir)
 
     def train(self) -> dict[str, float]:
