@@ -29,7 +29,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-CAMERA_METHODS = ("module", "geometric", "fixed")
+CAMERA_METHODS = ("module", "module+refine", "geometric", "fixed")
 CAMERA_DATASETS = ("synthetic", "middlebury")
 SCENARIOS = ("metric", "relative")
 SYNTH_SIZE = (120, 160)
@@ -175,7 +175,7 @@ def run_camera_benchmark(dataset: str, out: Path, *, methods: list[str], limit: 
 
     from core.camera_recovery.recover import load_module
 
-    model = load_module(model_path) if "module" in methods else None
+    model = load_module(model_path) if any(m.startswith("module") for m in methods) else None
     samples = (synthetic_samples(limit or 50, seed) if dataset == "synthetic" else middlebury_samples(seed))
     rows = []
     for sample in tqdm(list(samples), desc=f"camera {dataset}", unit="sample", disable=not progress):

@@ -7,6 +7,8 @@ chosen method:
 
 * ``"module"``: the trained :class:`~core.camera_recovery.net.PointCloudCameraNet` (shipped default
   ``core/weights/gld8tr-camera``), iterated: apply the predicted shift, re-read the cloud, apply the focal;
+* ``"module+refine"``: the module's estimate refined by the geometric search in a window around it (as MoGe
+  refines its network's point map by a closed-form solve);
 * ``"geometric"``: :func:`~core.camera_recovery.classical.geometric_search` (planarity + orthogonality);
 * ``"fixed"``: the default 53.13 degrees, no shift (what every photo got before).
 """
@@ -38,8 +40,12 @@ from core.errors import InputError
 
 log = logging.getLogger(__name__)
 
-Method = Literal["module", "geometric", "fixed"]
-METHODS: tuple[str, ...] = ("module", "geometric", "fixed")
+Method = Literal["module", "module+refine", "geometric", "fixed"]
+METHODS: tuple[str, ...] = ("module", "module+refine", "geometric", "fixed")
+REFINE_SHIFT = 0.15
+"""``module+refine`` searches the shift within +-this (normalised units) of the module's ..."""
+REFINE_LOG_SCALE = 0.25
+"""... and the focal within a factor e^+-this (about +-28%) of the module's."""
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "weights" / "gld8tr-camera"
 MIN_VALID_POINTS = 256
 """Fewer valid depth pixels than this and the cloud says nothing about the camera: fall back."""
@@ -159,7 +165,7 @@ def estimate_camera(
     vt = torch.from_numpy(valid).reshape(-1)
     uv_all = normalised_grid(H, W).reshape(-1, 2)
     f_px_of = lambda f_n: float(f_n) * W / 2  # noqa: E731
-    if method == "module":
+    if method in ("module", "module+refine"):
         net = model if isinstance(model, PointCloudCameraNet) else load_module(model, device)
         dev = next(net.parameters()).device
         idx = sample_valid(vt, net.config.num_points)
@@ -168,6 +174,8 @@ def estimate_camera(
         shift_n, f_n = module_recovery(net, dn, uv, focal_from_fov(net.config.guess_fov_deg),
                                        iterations=iterations, estimate_shift=estimate_shift)
         shift_n, f_n = float(shift_n[0]), float(f_n[0])
+        if method == "module+refine":
+            shift_n, f_n = _refine(dt[idx] / scale, uv_all[idx], shift_n, f_n, estimate_shift)
     else:
         idx = sample_valid(vt, 2048)
         scale = float(depth_scale(dt[None], vt[None])[0])
@@ -176,6 +184,16 @@ def estimate_camera(
         return fixed(f"{method} returned a non-finite estimate")
     return CameraEstimate(float(fov_from_focal(f_n)), f_px_of(f_n), shift_n * scale if estimate_shift else 0.0,
                           method, None, n_valid, estimate_shift)
+
+
+def _refine(depth_n: torch.Tensor, uv: torch.Tensor, shift_n: float, f_n: float,
+            estimate_shift: bool) -> tuple[float, float]:
+    """The geometric search restricted to a window around the module's estimate."""
+    from core.camera_recovery.classical import geometric_search
+
+    shift_range = (shift_n - REFINE_SHIFT, shift_n + REFINE_SHIFT) if estimate_shift else (0.0, 0.0)
+    return geometric_search(depth_n, uv, f_n, shift_range=shift_range,
+                            log_scale_range=(-REFINE_LOG_SCALE, REFINE_LOG_SCALE))
 
 
 def _geometric(depth_n: torch.Tensor, uv: torch.Tensor, estimate_shift: bool) -> tuple[float, float]:
