@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera-method", dest="camera_method", default="module",
                         choices=["module", "module+refine", "geometric"],
                         help="how --fov auto estimates the camera: the trained point-cloud module (default), the "
-                        "module refined by the geometric search, or the geometric planarity/orthogonality search alone; "
-                        "see docs/CAMERA.md")
+                        "module refined by the geometric search, or the geometric planarity/orthogonality search "
+                        "alone; see docs/CAMERA.md")
     parser.add_argument("--camera-model", dest="camera_model", default=None, metavar="DIR",
                         help="camera-module checkpoint for --fov auto (default: core/weights/gld8tr-camera)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
