@@ -23,6 +23,7 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 CAMERA_METHODS = ("module", "module+refine", "geometric", "fixed")
 CAMERA_DATASETS = ("synthetic", "middlebury")
-SCENARIOS = ("metric", "relative")
+SCENARIOS = ("metric", "relative", "predicted")
 SYNTH_SIZE = (120, 160)
 SYNTH_FOV_RANGE = (35.0, 100.0)
 SHIFT_RANGE = (-0.25, 0.8)
@@ -71,7 +72,20 @@ def shifted(depth: np.ndarray, shift: float) -> tuple[np.ndarray, float]:
     return c.depth_n.reshape(depth.shape).numpy(), float(c.shift[0])
 
 
-def synthetic_samples(limit: int, seed: int = 0) -> Iterator[CameraSample]:
+@lru_cache(maxsize=1)
+def _depth_net():
+    from core.backends.registry import build_depth_completer
+
+    return build_depth_completer("gld8tr")
+
+
+def _predicted_depth(image: np.ndarray) -> np.ndarray:
+    """Monocular depth of the shipped depth network (the pipeline's default first-view depth)."""
+    H, W = image.shape[:2]
+    return _depth_net()(image, np.zeros((H, W), np.float32), np.zeros((H, W), bool))
+
+
+def synthetic_samples(limit: int, seed: int = 0, predicted: bool = False) -> Iterator[CameraSample]:
     """Held-out synthetic frames (validation seeds from ``VALIDATION_SEED_START + 500_000``), one per scene."""
     from benchmark.datasets import BENCHMARK_SEED_OFFSET
     from training.synth import SyntheticReader
@@ -85,14 +99,18 @@ def synthetic_samples(limit: int, seed: int = 0) -> Iterator[CameraSample]:
         yield CameraSample(sid, "metric", f.depth, f.depth, f.K, 0.0)
         obs, t_n = shifted(f.depth, t)
         yield CameraSample(sid, "relative", obs, f.depth, f.K, t_n)
+        if predicted:
+            yield CameraSample(sid, "predicted", _predicted_depth(f.image), f.depth, f.K, 0.0)
 
 
-def middlebury_samples(seed: int = 0) -> Iterator[CameraSample]:
+def middlebury_samples(seed: int = 0, predicted: bool = False) -> Iterator[CameraSample]:
     """The real left frame of Middlebury motorcycle (measured depth, calibrated focal 994.978 px)."""
     from training.data.middlebury import MiddleburyReader
 
     f = MiddleburyReader(virtual_moves=False).frames("motorcycle")[0]
     yield CameraSample("motorcycle", "metric", f.depth, f.depth, f.K, 0.0)
+    if predicted:
+        yield CameraSample("motorcycle", "predicted", _predicted_depth(f.image), f.depth, f.K, 0.0)
     rng = np.random.default_rng([seed, 13])
     for i in range(MIDDLEBURY_SHIFTS):
         obs, t_n = shifted(f.depth, float(rng.uniform(*SHIFT_RANGE)))
@@ -169,14 +187,16 @@ def markdown(summary: list[dict[str, object]]) -> str:
 
 
 def run_camera_benchmark(dataset: str, out: Path, *, methods: list[str], limit: int | None, seed: int = 0,
-                         model_path: str | None = None, progress: bool = True) -> list[dict[str, object]]:
+                         model_path: str | None = None, progress: bool = True,
+                         predicted: bool = False) -> list[dict[str, object]]:
     """Score every sample of ``dataset`` with every method; write samples.csv, summary.csv, summary.md."""
     from tqdm import tqdm
 
     from core.camera_recovery.recover import load_module
 
     model = load_module(model_path) if any(m.startswith("module") for m in methods) else None
-    samples = (synthetic_samples(limit or 50, seed) if dataset == "synthetic" else middlebury_samples(seed))
+    samples = (synthetic_samples(limit or 50, seed, predicted) if dataset == "synthetic"
+               else middlebury_samples(seed, predicted))
     rows = []
     for sample in tqdm(list(samples), desc=f"camera {dataset}", unit="sample", disable=not progress):
         for m in methods:

@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "shift from one depth map (datasets synthetic, middlebury; methods module, geometric, fixed)")
     parser.add_argument("--camera-model", default=None, help="camera-module checkpoint folder for --task camera "
                         "(default: the shipped core/weights/gld8tr-camera)")
+    parser.add_argument("--predicted-depth", action="store_true", help="--task camera: also score each frame on the "
+                        "depth the embedded gld8tr network predicts from the photo (scenario 'predicted')")
     parser.add_argument("--dataset", required=True, choices=DATASETS)
     parser.add_argument("--root", default=None, help="dataset folder (scannet, hypersim, nyu)")
     parser.add_argument(
@@ -143,7 +145,8 @@ def _camera(args: argparse.Namespace, specs: list[str]) -> int:
         raise InputError(f"--limit must be >= 1, got {args.limit}")
     out: Path = args.out or Path("outputs") / "benchmark" / f"camera-{args.dataset}"
     summary = run_camera_benchmark(args.dataset, out, methods=specs, limit=args.limit, seed=args.seed,
-                                   model_path=args.camera_model, progress=not args.no_progress)
+                                   model_path=args.camera_model, progress=not args.no_progress,
+                                   predicted=args.predicted_depth)
     sys.stdout.write(markdown(summary))
     log.info("wrote %s/samples.csv, summary.csv and summary.md", out)
     return 0
