@@ -71,7 +71,7 @@ class GenerationSettings:
     inpaint_dilate: int = 2  # dilate the inpaint mask
     edge_grazing_deg: float = DEFAULT_EDGE_GRAZING_DEG  # steeper depth change = discontinuity
     compute_normals: bool = True
-    camera_method: str = "module"  # how fov_deg="auto" estimates the camera (core.camera_recovery.estimate_camera)
+    camera_method: str = "auto"  # how fov_deg="auto" estimates the camera; "auto" = by depth kind (docs/CAMERA.md)
     camera_model: str | None = None  # camera-module checkpoint folder; None = the shipped gld8tr-camera
 
 
@@ -435,7 +435,10 @@ def _auto_camera(
     from core.camera_recovery import estimate_camera
 
     relative = not input_depth and _relative_depth(completer)
-    est = estimate_camera(d0, method=settings.camera_method, estimate_shift=relative, expected_shape=(H, W),
+    method = settings.camera_method
+    if method == "auto":  # measured choice: refinement helps metric depth, hurts shifted real depth (CAMERA.md)
+        method = "module" if relative else "module+refine"
+    est = estimate_camera(d0, method=method, estimate_shift=relative, expected_shape=(H, W),
                           model=settings.camera_model)
     if est.shift_applied and est.shift != 0:
         corrected = est.corrected_depth(d0)

@@ -94,7 +94,7 @@ def geometric_search(
     hi = min(shift_range[1], nearest - MIN_DEPTH_AFTER_SHIFT)
     nbr = _neighbourhoods(unproject_normalised(depth_n, uv, f_guess), k)
     # 1. Shift: coarse grid, then a finer one around the best.
-    grid = np.linspace(lo, hi, 22) if hi > lo else np.array([min(0.0, hi)])
+    grid = np.linspace(lo, hi, 22) if hi > lo else np.array([min(lo, hi)])
     costs = [planarity_cost(depth_n - t, uv, f_guess, nbr) for t in grid]
     best = float(grid[int(np.argmin(costs))])
     if len(grid) > 1:

@@ -29,11 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fov", default=None,
                         help="horizontal field of view in degrees (default 53.13), or 'auto' to estimate it from the "
                         "first view's depth (and remove a relative depth model's shift); the sidecar records it")
-    parser.add_argument("--camera-method", dest="camera_method", default="module",
-                        choices=["module", "module+refine", "geometric"],
-                        help="how --fov auto estimates the camera: the trained point-cloud module (default), the "
-                        "module refined by the geometric search, or the geometric planarity/orthogonality search "
-                        "alone; see docs/CAMERA.md")
+    parser.add_argument("--camera-method", dest="camera_method", default="auto",
+                        choices=["auto", "module", "module+refine", "geometric"],
+                        help="how --fov auto estimates the camera: the trained point-cloud module, the module refined "
+                        "by the geometric search, or the geometric planarity/orthogonality search alone; 'auto' "
+                        "(default) = module+refine for metric depth, module for relative depth (docs/CAMERA.md)")
     parser.add_argument("--camera-model", dest="camera_model", default=None, metavar="DIR",
                         help="camera-module checkpoint for --fov auto (default: core/weights/gld8tr-camera)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
