@@ -215,7 +215,11 @@ def test_failed_job_shows_why(embedded: str, browser, tmp_path: Path) -> None:
 def test_cancel_a_running_job_from_the_list(embedded: str, browser, tmp_path: Path) -> None:
     open_page(browser, embedded, KEY)
     submit_photo(browser, tmp_path, width=320, height=224, mode="360")  # 13 views: many seconds of PatchMatch
-    wait_result(browser, ("running",) + TERMINAL, 60)
+    # Live progress: the status line counts the 13 views while the bar moves.
+    line = wait_for(browser, lambda d: "of 13" in _by_id(d, "job-status").text and _by_id(d, "job-status").text,
+                    60, "the view count in the status line")
+    assert "running, view" in line, line
+    assert 0 <= float(_by_id(browser, "job-progress").get_attribute("value")) < 100
     job_id = _by_id(browser, "result").get_attribute("data-job")
     button = wait_for(browser, lambda d: d.find_elements(
         "css selector", f"#job-list li[data-id='{job_id}'] button[data-action='cancel']"), 10, "the Cancel button")
