@@ -280,17 +280,20 @@ def test_every_control_is_labelled_and_the_page_fits_a_phone(embedded: str, brow
             .filter((el) => el.tagName === 'IFRAME' ? !el.title : !named(el)).map((el) => el.outerHTML);
     """)
     assert unnamed == []
-    browser.set_window_size(390, 844)  # a phone held upright
+    # A phone held upright (390 x 844 CSS pixels, 3x density, mobile viewport rules).
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True})
     try:
         browser.get(embedded + "/")
         wait_for(browser, lambda d: d.execute_script("return document.body.dataset.ready") == "true", 10, "the page")
         layout = browser.execute_script("""
             const box = (id) => document.getElementById(id).getBoundingClientRect();
-            return {overflow: document.documentElement.scrollWidth - window.innerWidth,
+            return {overflow: document.documentElement.scrollWidth - window.innerWidth, width: window.innerWidth,
                     form: box('new-scene'), result: box('result'), submit: box('submit')};
         """)
         assert layout["overflow"] <= 0, layout  # no sideways scrolling
         assert layout["result"]["top"] >= layout["form"]["bottom"], layout  # one column
+        assert layout["width"] == 390, layout
         assert layout["submit"]["height"] >= 40 and layout["submit"]["width"] > 300, layout  # easy to tap
     finally:
-        browser.set_window_size(1200, 900)
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
