@@ -3,7 +3,8 @@ through the page in headless Chromium, the page captured once the viewer has dra
 
     python scripts/web_screenshot.py --image examples/coffee.jpg --prompt "a cup of coffee" --mode stage \
         --out docs/web.png
-    python scripts/web_screenshot.py --mode single --mobile 390x780 --scroll-to result --out docs/web-phone.png
+    python scripts/web_screenshot.py --mode single --mobile 390x780 --scroll-to result --orbit 0 \
+        --out docs/web-phone.png
 
 Needs Debian's chromium + chromium-driver and selenium (``bash scripts/install_chromium.sh``). Runs the embedded
 default models on the CPU.
