@@ -9,7 +9,7 @@ import torch
 
 from core.backends.classical_fill import laplacian_fill
 from core.depthnet.laplace import laplacian_fill_torch
-from core.depthnet.model import DepthCompletionNet, _seam_correction_torch, nearest_fill
+from core.depthnet.model import DepthCompletionNet, _seam_correction_torch, nearest_fill, nearest_known_coords
 
 
 def _scene(seed: int, H: int = 60, W: int = 90) -> tuple[np.ndarray, np.ndarray]:
@@ -61,14 +61,21 @@ def test_seam_correction_twin_matches_meet_known() -> None:
     assert torch.allclose(twin[mask > 0.5], depth.log()[mask > 0.5], atol=1e-5)  # meets the known depth exactly
 
 
-def test_nearest_fill_unchanged_by_the_refactor() -> None:
-    values, known = _scene(4, 32, 40)
-    v = torch.from_numpy(values).float()[None, None]
-    k = torch.from_numpy(known).float()[None, None]
-    out = nearest_fill(v, k)[0, 0].numpy()
-    from core.backends.classical_fill import nearest_fill as exact
+def test_jump_flooding_finds_the_nearest_known_pixel() -> None:
+    from scipy import ndimage
 
-    assert (np.abs(out - exact(values.astype(np.float32), known)) < 1e-6).mean() > 0.99
+    values, known = _scene(4, 32, 40)
+    k = torch.from_numpy(known).float()[None, None]
+    sy, sx, found = nearest_known_coords(k)
+    assert found.all()
+    ys, xs = np.indices(known.shape)
+    dist = np.hypot(sy[0, 0].numpy() - ys, sx[0, 0].numpy() - xs)
+    exact = ndimage.distance_transform_edt(~known)
+    assert (np.abs(dist - exact) < 1e-6).mean() > 0.995
+    assert (dist - exact).max() < 1.0
+    v = torch.from_numpy(values).float()[None, None]
+    filled = nearest_fill(v, k)[0, 0].numpy()
+    assert np.array_equal(filled, values.astype(np.float32)[sy[0, 0].long().numpy(), sx[0, 0].long().numpy()])
 
 
 @pytest.mark.gpu
