@@ -17,6 +17,7 @@ mostly small points costs little more than one fragment per point.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -114,26 +115,37 @@ def _splat_into(
         # A neighbouring centre is at least 1 - max(|fu|, |fv|) away: only points reaching that far need offsets.
         spread = keep & (r >= 1.0 - torch.maximum(fu.abs(), fv.abs()))
         sel = torch.nonzero(spread).squeeze(1)  # one device read per render
-        if sel.numel() > 0:
-            # Stable: a constant radius keeps the original order, so the gathers below stay sequential in memory.
-            order = sel.index_select(0, torch.sort(r.index_select(0, sel), descending=True, stable=True).indices)
-            r_s, key_s, lin_s, fu_s, fv_s = (x.index_select(0, order) for x in (r, key, lin, fu, fv))
+        m = sel.numel()
+        if m > 0:
+            if m == r.shape[0]:  # every point spreads (wide splats): no gathers
+                r_s, key_s, lin_s, fu_s, fv_s = r, key, lin, fu, fv
+            else:
+                r_s, key_s, lin_s, fu_s, fv_s = (x.index_select(0, sel) for x in (r, key, lin, fu, fv))
+            plan = _offset_plan(reach)
+            rmin, rmax_s = torch.stack([r_s.min(), r_s.max()]).tolist()  # one device read per render
+            if any(rmin < dmin <= rmax_s for _, _, dmin, _ in plan):
+                # Radii straddle some offset's reach: sort by radius so each offset draws a prefix. Stable: a
+                # constant radius keeps the original order, so the gathers stay sequential in memory.
+                order = torch.sort(r_s, descending=True, stable=True).indices
+                r_s, key_s, lin_s, fu_s, fv_s = (x.index_select(0, order) for x in (r_s, key_s, lin_s, fu_s, fv_s))
+                dmins = torch.tensor([-p[2] for p in plan], device=device, dtype=r_s.dtype)
+                counts_t = torch.searchsorted(-r_s, dmins, right=True)  # candidates reaching dmin: a prefix
+                smallest = r_s[(counts_t - 1).clamp_min(0)]
+                sure_t = smallest >= torch.tensor([p[3] for p in plan], device=device, dtype=r_s.dtype)
+                counts, sure = counts_t.tolist(), sure_t.tolist()  # one device read per render
+            else:  # every offset is reached by all of them or by none: no sort
+                counts = [m if dmin <= rmin else 0 for _, _, dmin, _ in plan]
+                sure = [rmin >= dmax for _, _, _, dmax in plan]
             # Coverage of offset (dx, dy): (dx - fu)^2 + (dy - fv)^2 <= r^2, i.e.
             # c - 2 dx fu - 2 dy fv <= -(dx^2 + dy^2) with c = fu^2 + fv^2 - r^2 computed once.
             c_s = fu_s * fu_s + fv_s * fv_s - r_s * r_s
-            plan = _offset_plan(reach)
-            dmins = torch.tensor([-p[2] for p in plan], device=device, dtype=r_s.dtype)
-            counts = torch.searchsorted(-r_s, dmins, right=True)  # candidates reaching dmin: a prefix
-            smallest = r_s[(counts - 1).clamp_min(0)]
-            sure = smallest >= torch.tensor([p[3] for p in plan], device=device, dtype=r_s.dtype)
-            trash_t = torch.tensor(trash, dtype=torch.int64, device=device)
-            for (dx, dy, _, _), k, all_cover in zip(plan, counts.tolist(), sure.tolist(), strict=True):
+            for (dx, dy, _, _), k, all_cover in zip(plan, counts, sure, strict=True):
                 if k == 0:
                     continue
                 pix = lin_s[:k] + (dy * pw + dx)
-                if not all_cover:  # not every candidate surely covers it: test each
-                    hit = c_s[:k].add(fu_s[:k], alpha=-2 * dx).add_(fv_s[:k], alpha=-2 * dy).le(-(dx * dx + dy * dy))
-                    pix = torch.where(hit, pix, trash_t)
+                if not all_cover:  # not every candidate surely covers it: test each, misses to the trash slot
+                    miss = c_s[:k].add(fu_s[:k], alpha=-2 * dx).add_(fv_s[:k], alpha=-2 * dy).gt(-(dx * dx + dy * dy))
+                    pix.masked_fill_(miss, trash)
                 zbuf.scatter_reduce_(0, pix, key_s[:k], reduce="amin")
     if pad == 0:
         return zbuf[:trash]
@@ -220,11 +232,15 @@ def render_points(
     key = (z.view(torch.int32).long() << 32) | torch.arange(n, device=device)
     zbuf = _splat_into(key, u, v, radius, height, width, valid=front)
 
-    hit = zbuf != EMPTY
-    index = torch.where(hit, zbuf & 0xFFFFFFFF, -1)
-    depth = torch.where(hit, (zbuf >> 32).to(torch.int32).view(torch.float32), 0.0)
+    # Unpack without arithmetic: as two int32 words the low one is the id and the high one the float32 bits of z;
+    # an empty pixel (EMPTY = 0x7FFFFFFF_FFFFFFFF) reads as id -1 and z NaN.
+    words = zbuf.view(torch.int32).view(-1, 2)
+    lo, hi = (0, 1) if sys.byteorder == "little" else (1, 0)
+    index = words[:, lo].long()
+    hit = index >= 0
+    depth = torch.where(hit, words[:, hi].view(torch.float32), 0.0)
     if n > 0:  # gather then zero the empty pixels (index_select + multiply: much faster than fancy indexing)
-        image = colors.index_select(0, index.clamp_min(0)) * hit[:, None].to(colors.dtype)
+        image = colors.index_select(0, index.clamp_min(0)).mul_(hit[:, None])
     else:
         image = colors.new_zeros((height * width, colors.shape[1]))
     return PointRender(
