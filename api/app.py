@@ -24,7 +24,7 @@ from api.jobstore import MemoryJobStore, RedisJobStore
 from api.metrics import Metrics
 from api.middleware import BodySizeLimit, LatencyMetrics
 from api.problems import install_problem_handlers
-from api.routes import health, scenes, viewer
+from api.routes import health, scenes, viewer, web
 from api.runner import CeleryRunner, ThreadRunner
 from api.settings import Settings, get_settings
 from api.signing import FileUrlSigner
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None, *, embedded: bool = False, serv
     app.include_router(scenes.router)
     app.include_router(health.router)
     app.include_router(viewer.router)
+    app.include_router(web.router)
     # Outermost last: latency sees every answer, including the body limit's 413.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)  # + multipart framing
     app.add_middleware(LatencyMetrics, metrics=metrics)
