@@ -92,10 +92,10 @@ def core_stage_figures(device: str, repeats: int = 3) -> list[tuple[str, str, fl
 
     from benchmark.gaussian_speed import _leaf, test_scene
     from benchmark.render_speed import _lifted_cloud
-    from core.backends.classical_fill import laplacian_fill
     from core.backends.registry import build
     from core.camera import Intrinsics, invert_pose, pose_from_yaw_pitch
     from core.depthnet.laplace import laplacian_fill_torch
+    from core.fill import laplacian_fill
     from core.gaussians.rasterize import rasterize_reference
     from core.io.image import load_image
     from core.pipeline import generate_scene

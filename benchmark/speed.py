@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,8 @@ def _child_run(cmd: list[str], repeats: int) -> tuple[float, float]:
     for _ in range(repeats):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
         walls.append(time.perf_counter() - t0)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -47,9 +47,7 @@ def _child_run(cmd: list[str], repeats: int) -> tuple[float, float]:
 
 
 def startup(repeats: int = 5) -> dict[str, float]:
-    cli = shutil.which("gld8tr")
-    cmd = [cli, "run", "--help"] if cli else [sys.executable, "-m", "core", "run", "--help"]
-    wall, cpu = _child_run(cmd, repeats)
+    wall, cpu = _child_run([sys.executable, "-m", "gld8tr", "run", "--help"], repeats)  # = the console script
     ref_wall, ref_cpu = _child_run([sys.executable, "-c", "pass"], repeats)
     return {"help_wall_s": wall, "help_cpu_s": cpu, "python_wall_s": ref_wall, "python_cpu_s": ref_cpu}
 

@@ -53,6 +53,7 @@ from core.masks import (
 )
 from core.render import render_points_world_size
 from core.trajectory import MODES, load_trajectory, parse_trajectory, poses_for_mode
+from core.vram import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -143,16 +144,8 @@ class _Cloud:
         return pts.cpu().numpy().astype(np.float32), cols.cpu().numpy().astype(np.uint8), normals
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; asking for CUDA without it is a user error."""
-    name = str(device)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but CUDA is not available (use --device cpu or auto)")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise InputError(f"unknown device {name!r}; use auto, cpu or cuda")
-    return torch.device(name)
+_PROJECT_PACKAGES = ("core", "service", "api", "worker", "gld8tr", "training", "benchmark")
+"""A missing module of these is a bug of ours, never a missing optional extra."""
 
 
 def _build_backend(kind: str, spec: Any, device: torch.device, **options: Any) -> Any:
@@ -168,7 +161,7 @@ def _build_backend(kind: str, spec: Any, device: torch.device, **options: Any) -
     try:
         return registry.build(kind, spec, device=str(device), **options)  # type: ignore[arg-type]
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] in ("core", "api", "worker", "training", "benchmark"):
+        if exc.name and exc.name.split(".")[0] in _PROJECT_PACKAGES:
             raise
         raise ModelNotAvailableError(
             f"{kind.replace('_', ' ')} {spec!r} needs the Python package {exc.name!r}; "

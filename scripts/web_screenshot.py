@@ -46,7 +46,7 @@ def main() -> None:
         tmp_path = Path(tmp)
         url = f"http://127.0.0.1:{args.port}"
         server = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "serve", "--port", str(args.port), "--data-dir", str(tmp_path / "data")],
+            [sys.executable, "-m", "gld8tr", "serve", "--port", str(args.port), "--data-dir", str(tmp_path / "data")],
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         driver = None

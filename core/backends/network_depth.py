@@ -22,16 +22,11 @@ from PIL import Image
 
 from core.depthnet import SHIPPED_DIR, DepthCompletionNet
 from core.errors import InputError
+from core.vram import resolve_device
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_SIDE = 320
-
-
-def _device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _nearest_indices(n_in: int, n_out: int) -> np.ndarray:
@@ -44,7 +39,7 @@ class NetworkDepthCompleter:
 
     def __init__(self, model: DepthCompletionNet, *, name: str, device: str = "cpu",
                  max_side: int | None = DEFAULT_MAX_SIDE) -> None:
-        self.model = model.to(_device(device)).eval()
+        self.model = model.to(resolve_device(device)).eval()
         self.name = name
         self.max_side = max_side
 

@@ -1,6 +1,6 @@
 """Harmonic (Laplace) hole filling in torch, on the device of the tensors: the GPU twin of the sparse solve.
 
-:func:`core.backends.classical_fill.laplacian_fill` solves the same system exactly with a sparse LU on the CPU
+:func:`core.fill.laplacian_fill` solves the same system exactly with a sparse LU on the CPU
 (scipy); on a GPU that would mean a host round trip in the middle of the network's forward. This solves it with
 the conjugate gradient method, batched, on any device: the system (each unknown pixel equals the mean of its
 in-image 4-neighbours, known pixels fixed) is symmetric positive definite, so CG converges, and starting from a

@@ -179,7 +179,7 @@ def laplacian_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     Why: in the holes a moving camera opens, the surface usually spans from the known depth on one side to the
     known depth on the other; of the classical fills, the harmonic one (of log depth) has the lowest hole error
     on the benchmark pairs, so the residual the network must learn is smallest. It is the exact solution of
-    Laplace's equation (a sparse direct solve on the CPU, :func:`core.backends.classical_fill.laplacian_fill`),
+    Laplace's equation (a sparse direct solve on the CPU, :func:`core.fill.laplacian_fill`),
     not differentiable, which a prior need not be. Images with nothing known come back as 0. Off the CPU the
     same system is solved in torch on the device (:func:`core.depthnet.laplace.laplacian_fill_torch`, conjugate
     gradients), so a GPU forward never waits for a host round trip.
@@ -190,7 +190,7 @@ def laplacian_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
         return laplacian_fill_torch(values.detach(), known)
     import numpy as np
 
-    from core.backends.classical_fill import laplacian_fill as solve
+    from core.fill import laplacian_fill as solve
 
     k = (known > 0.5).cpu().numpy()
     v = values.detach().cpu().double().numpy()
@@ -343,7 +343,7 @@ class DepthCompletionNet(nn.Module):
                                                      (mask > 0.5) & (depth > 0), fade_px)
         import numpy as np
 
-        from core.backends.classical_fill import nearest_known_index
+        from core.fill import nearest_known_index
 
         known = ((mask > 0.5) & (depth > 0)).cpu().numpy()
         if not known.any():

@@ -67,13 +67,13 @@ def test_server_serves_only_its_routes(tmp_path):
 def test_view_command_serves_and_rejects_bad_files(tmp_path):
     bad = tmp_path / "notes.ply"
     bad.write_text("hello")
-    run = subprocess.run([sys.executable, "-m", "core.cli", "view", str(bad), "--no-browser"], capture_output=True,
+    run = subprocess.run([sys.executable, "-m", "gld8tr", "view", str(bad), "--no-browser"], capture_output=True,
                          text=True, timeout=60)
     assert run.returncode == 2 and "not a PLY" in run.stderr
 
     good = tmp_path / "g.splat"
     good.write_bytes(b"\0" * 64)
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "view", str(good), "--no-browser"],
+    proc = subprocess.Popen([sys.executable, "-m", "gld8tr", "view", str(good), "--no-browser"],
                             stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
@@ -151,7 +151,7 @@ def test_browser_reports_a_broken_file(tmp_path, chromium):
 
 
 def test_view_takes_the_start_fov_from_the_sidecar(room_files, tmp_path):
-    from core.commands.view import sidecar_fov
+    from gld8tr.commands.view import sidecar_fov
 
     assert sidecar_fov(room_files / "scene.ply") == pytest.approx(53.13, abs=0.01)  # the pipeline's scene.json
     (tmp_path / "gs.json").write_text(json.dumps({"fov_deg": 41.5}))  # what gaussian_stage writes

@@ -134,7 +134,7 @@ def start_serve(
                 "GLD8TR_DEVICE": "cpu", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **(env or {})}
     log = (tmp_path / log_name).open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data")],
+        [sys.executable, "-m", "gld8tr", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data")],
         env=full_env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
     )
     return proc, log

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.backends.classical_fill import laplacian_fill
 from core.depthnet.laplace import laplacian_fill_torch
 from core.depthnet.model import DepthCompletionNet, _seam_correction_torch, nearest_fill, nearest_known_coords
+from core.fill import laplacian_fill
 
 
 def _scene(seed: int, H: int = 60, W: int = 90) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,8 @@
 """``gld8tr run``: one photo (+ prompt) -> a coloured point cloud (PLY + sidecar JSON).
 
-A thin caller of :func:`core.pipeline.generate_scene` and :func:`core.pipeline.save_scene`; everything it knows
-about scenes lives there. Light to import: torch and the pipeline load inside :func:`main`.
+A thin caller of :func:`core.pipeline.generate_scene` and :func:`core.outputs.write_outputs` (the same writer
+as the service worker); everything it knows about scenes lives there. Light to import: torch and the pipeline
+load inside :func:`main`.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def main(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from core.errors import InputError
-    from core.pipeline import GenerationSettings, generate_scene, save_scene
+    from core.outputs import write_outputs
+    from core.pipeline import GenerationSettings, generate_scene
 
     t0 = time.perf_counter()
     output = Path(args.output_path)
@@ -103,14 +105,13 @@ def main(args: argparse.Namespace) -> int:
         for bar in bars:
             bar.close()
     try:
-        save_scene(scene, output, views_dir=args.save_views)
+        written = write_outputs(scene, output, views_dir=args.save_views, gaussians_path=args.gaussians,
+                                gs_iters=args.gs_iters, gs_axes=args.gs_axes, device=args.device, seed=args.seed,
+                                progress=args.progress)
     except OSError as exc:
         raise InputError(f"cannot write {exc.filename or output}: {exc.strerror or exc}") from None
-    if args.gaussians:
-        from core.gaussians.stage import gaussian_stage
-
-        gs = gaussian_stage(scene, args.gaussians, iters=args.gs_iters, axes=args.gs_axes, device=args.device,
-                            seed=args.seed, progress=args.progress)
+    if written.gaussians is not None:
+        gs = written.gaussians
         sys.stdout.write(
             f"{gs['num_gaussians']:,} Gaussians, PSNR input {gs['psnr_input_db']:.2f} dB, views "
             f"{', '.join(f'{p:.2f}' for p in gs['psnr_views_db'])} dB -> {args.gaussians}\n"
