@@ -7,9 +7,10 @@ the self-training mask generator, the benchmark pair builder and the Gaussian st
 Why this design: one ``scatter_reduce(amin)`` over a packed 64-bit key ``(float32 bits of z) << 32 | point id``
 resolves the z-buffer in a single pass. Positive float32 values order like their bit patterns, so the smallest
 key is the nearest point, ties go to the lowest point id, and the result is exact and deterministic on every
-device (no atomics on floats, no sorting). Disks wider than one pixel are drawn by offset copies, and only the
-points whose radius reaches a given offset are copied for it (points are sorted by radius once), so a cloud of
-mostly small points costs little more than one fragment per point.
+device (no atomics on floats, no sorting). Disks wider than one pixel are drawn by offset copies, only for the
+points whose disk reaches a neighbouring pixel centre, and per offset only those whose radius reaches it, so a
+cloud of mostly small points costs little more than one fragment per point. The offset loop never waits for the
+device: what it needs is read back in one transfer before it (see ``_splat_into``).
 
 ``render_points_reference`` is a slow, obviously-correct version (per-pixel brute force) that tests compare with.
 """
