@@ -217,24 +217,22 @@ class _CompositePairs(torch.autograd.Function):
         f = feats.index_select(0, rows)
         out = torch.zeros(n_pix, 5, device=params.device, dtype=params.dtype)
         out.index_add_(0, pix, torch.cat([f * weight[:, None], weight[:, None]], dim=1))
-        ctx.save_for_backward(params, feats, rows, pix, pxy, seg_end, e, alpha, trans)
+        ctx.save_for_backward(params, rows, pix, seg_end, e, alpha, trans, p, d, f)  # p, d, f: no re-gather
         ctx.clamped = raw >= ALPHA_MAX
+        ctx.n_rows = feats.shape[0]
         return out
 
     @staticmethod
     def backward(ctx, grad_out):  # noqa: ANN001, ANN205
-        params, feats, rows, pix, pxy, seg_end, e, alpha, trans = ctx.saved_tensors
+        params, rows, pix, seg_end, e, alpha, trans, p, d, f = ctx.saved_tensors
         weight = alpha * trans
         g = grad_out.index_select(0, pix)  # [K, 5]
-        f = feats.index_select(0, rows)
-        grad_feats = torch.zeros_like(feats).index_add_(0, rows, g[:, :4] * weight[:, None])
+        grad_feats = f.new_zeros(ctx.n_rows, f.shape[1]).index_add_(0, rows, g[:, :4] * weight[:, None])
         g_w = torch.mv(g[:, :4] * f, torch.ones(4, device=f.device, dtype=f.dtype)) + g[:, 4]  # row sums, fast
         q = torch.cumsum((g_w * weight).double(), 0)
         behind = (q.index_select(0, seg_end) - q).to(params.dtype)  # sum over later pairs of the same pixel
         g_alpha = g_w * trans - behind / (1 - alpha)
         g_alpha = torch.where(ctx.clamped, torch.zeros_like(g_alpha), g_alpha)
-        p = params.index_select(0, rows)
-        d = pxy - p[:, :2]
         g_power = g_alpha * p[:, 5] * e
         dx, dy = d[:, 0], d[:, 1]
         per_pair = (
