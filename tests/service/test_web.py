@@ -97,8 +97,9 @@ def open_page(driver, url: str, key: str) -> str:
 
 
 def submit_photo(driver, tmp_path: Path, *, width: int = 96, height: int = 64, depth: bool = True,
-                 mode: str = "single", prompt: str = "a small test room") -> None:
-    """Choose the photo with the file input, drop the depth map on its drop zone, pick the mode, submit."""
+                 mode: str = "single", prompt: str = "a small test room", extra_outputs: tuple[str, ...] = ()) -> None:
+    """Choose the photo with the file input, drop the depth map on its drop zone, pick the mode (and extra
+    outputs under Options), submit."""
     photo = tmp_path / "photo.png"
     photo.write_bytes(encode_png(scene_image(width, height)))
     _by_id(driver, "image").send_keys(str(photo))
@@ -107,6 +108,10 @@ def submit_photo(driver, tmp_path: Path, *, width: int = 96, height: int = 64, d
         assert _by_id(driver, "depth-name").text.startswith("depth.npy")
     _css(driver, f"input[name=mode][value='{mode}']").click()
     _by_id(driver, "prompt").send_keys(prompt)
+    if extra_outputs:
+        _css(driver, "details.options summary").click()
+        for name in extra_outputs:
+            _css(driver, f"input[name=outputs][value='{name}']").click()
     _by_id(driver, "submit").click()
 
 
@@ -136,8 +141,8 @@ def check_viewer_draws(driver, kind: str) -> None:
     assert drawn > 0.8 and spread > 10, (drawn, spread)
 
 
-def download_ply(driver, url: str, job_id: str, name: str = "scene.ply") -> PlyData:
-    """Press the page's download button; the saved file must equal what the API serves, and parse as PLY."""
+def download_ply(driver, job_id: str, name: str = "scene.ply") -> PlyData:
+    """Press the page's download button for ``name``; the saved file, parsed as PLY."""
     _css(driver, f"#download-list button[data-name='{name}']").click()
     saved = wait_download(driver.downloads, name)
     assert saved.name == f"{job_id[:8]}-{name}"
@@ -175,7 +180,7 @@ def test_photo_to_viewer_and_download_embedded(embedded: str, browser, tmp_path:
     job_id = _by_id(browser, "result").get_attribute("data-job")
 
     check_viewer_draws(browser, "points")
-    ply = download_ply(browser, embedded, job_id)
+    ply = download_ply(browser, job_id)
     served = httpx.get(f"{embedded}/scenes/{job_id}/files/scene.ply", headers={"Authorization": f"Bearer {KEY}"})
     assert (browser.downloads / f"{job_id[:8]}-scene.ply").read_bytes() == served.content
     vertex = ply["vertex"]
@@ -234,25 +239,31 @@ def test_wrong_api_key_is_refused_on_the_page(embedded: str, browser, tmp_path: 
     message = wait_for(browser, lambda d: _by_id(d, "form-message").text, 15, "the form's message")
     assert "Not submitted" in message and "Unauthorized" in message, message
     assert _by_id(browser, "key-dialog").get_attribute("open") is not None
-    # The right key then works without reloading.
+    # The right key then works without reloading, and is not asked for again after a reload.
     _by_id(browser, "api-key").send_keys(KEY)
     _by_id(browser, "key-save").click()
     wait_for(browser, lambda d: d.execute_script("return document.body.dataset.auth") == "ok", 10, "the list")
+    browser.refresh()
+    wait_for(browser, lambda d: d.execute_script("return document.body.dataset.auth") == "ok", 10, "the list")
+    assert _by_id(browser, "key-dialog").get_attribute("open") is None
 
 
 @needs_browser
 @pytest.mark.slow
 def test_photo_to_viewer_and_download_distributed(api, worker, browser, tmp_path: Path) -> None:
-    """API + Celery worker + Redis + SeaweedFS: the viewer and the download read from S3 (presigned, CORS)."""
+    """API + Celery worker + Redis + SeaweedFS, with a Gaussian fit: the viewer draws the fitted splats and both
+    PLYs download, read from S3 through presigned URLs (CORS)."""
     t0 = time.monotonic()
     assert open_page(browser, api.url, KEYS["a"]) == "ok"
-    submit_photo(browser, tmp_path)
-    assert wait_result(browser, TERMINAL, 120) == "succeeded", _by_id(browser, "job-status").text
+    submit_photo(browser, tmp_path, extra_outputs=("gaussians.ply",))
+    assert wait_result(browser, TERMINAL, 180) == "succeeded", _by_id(browser, "job-status").text
     job_id = _by_id(browser, "result").get_attribute("data-job")
-    check_viewer_draws(browser, "points")
-    ply = download_ply(browser, api.url, job_id)
+    check_viewer_draws(browser, "splats")  # the viewer prefers the Gaussians when the job has them
+    ply = download_ply(browser, job_id)
     assert ply["vertex"].count > 0.9 * 96 * 64
-    assert time.monotonic() - t0 < 120
+    gaussians = download_ply(browser, job_id, "gaussians.ply")["vertex"]
+    assert {"f_dc_0", "opacity", "scale_0", "rot_0"} <= set(gaussians.data.dtype.names) and gaussians.count > 0
+    assert time.monotonic() - t0 < 180
 
 
 @needs_browser
