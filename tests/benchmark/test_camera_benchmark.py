@@ -13,7 +13,7 @@ import torch
 
 from benchmark.camera import SAMPLE_FIELDS, point_error, run_camera_benchmark, shifted
 from core.camera_recovery import CameraNetConfig, PointCloudCameraNet
-from core.cli import main as cli_main
+from gld8tr.cli import main as cli_main
 
 
 def _depth() -> tuple[np.ndarray, np.ndarray]:

@@ -13,9 +13,9 @@ from scenes import BoxRoom
 
 from core.camera import Camera, Intrinsics, pose_from_yaw_pitch
 from core.camera_recovery import CameraNetConfig, PointCloudCameraNet
-from core.cli import main as cli_main
 from core.errors import InputError
 from core.pipeline import GenerationSettings, generate_scene, parse_fov
+from gld8tr.cli import main as cli_main
 
 H, W, TRUE_FOV = 96, 128, 75.0
 

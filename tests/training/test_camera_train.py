@@ -79,7 +79,7 @@ def test_train_cli_camera_recipe_resumes(tmp_path: Path) -> None:
     cfg = tmp_path / "cam.yaml"
     cfg.write_text(yaml.safe_dump(recipe))
     out = tmp_path / "run"
-    env_cmd = [sys.executable, "-m", "core", "train"]
+    env_cmd = [sys.executable, "-m", "gld8tr", "train"]
     first = subprocess.run([*env_cmd, "--config", str(cfg), "--out", str(out), "--max-steps", "2"],
                            capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert first.returncode == 0, first.stderr
