@@ -73,7 +73,7 @@ class GenerationSettings:
     edge_grazing_deg: float = DEFAULT_EDGE_GRAZING_DEG  # steeper depth change = discontinuity
     compute_normals: bool = True
     device_loop: bool | None = None  # masks, completion and lifting on the device (None: off the CPU only)
-    camera_method: str = "auto"  # how fov_deg="auto" estimates the camera; "auto" = by depth kind (docs/CAMERA.md)
+    camera_method: str = "auto"  # how fov_deg="auto" estimates the camera; "auto" = by depth source (docs/CAMERA.md)
     camera_model: str | None = None  # camera-module checkpoint folder; None = the shipped gld8tr-camera
 
 
@@ -489,8 +489,8 @@ def _auto_camera(
 
     relative = not input_depth and _relative_depth(completer)
     method = settings.camera_method
-    if method == "auto":  # measured choice: refinement helps metric depth, hurts shifted real depth (CAMERA.md)
-        method = "module" if relative else "module+refine"
+    if method == "auto":  # measured: the geometric refinement helps measured depth, hurts predicted depth (CAMERA.md)
+        method = "module+refine" if input_depth else "module"
     est = estimate_camera(d0, method=method, estimate_shift=relative, expected_shape=(H, W),
                           model=settings.camera_model)
     if est.shift_applied and est.shift != 0:

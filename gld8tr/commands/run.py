@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         choices=["auto", "module", "module+refine", "geometric"],
                         help="how --fov auto estimates the camera: the trained point-cloud module, the module refined "
                         "by the geometric search, or the geometric planarity/orthogonality search alone; 'auto' "
-                        "(default) = module+refine for metric depth, module for relative depth (docs/CAMERA.md)")
+                        "(default) = module+refine for a measured --depth, module for predicted depth (docs/CAMERA.md)")
     parser.add_argument("--camera-model", dest="camera_model", default=None, metavar="DIR",
                         help="camera-module checkpoint for --fov auto (default: core/weights/gld8tr-camera)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

@@ -37,7 +37,7 @@ def test_fov_auto_recovers_the_shift_of_a_relative_model(tiny_dpt_dir: Path, tin
     auto = generate_scene(photo, mode="single", depth_model=spec, fov_deg="auto",
                           settings=GenerationSettings(max_side=None, camera_model=str(tiny_camera)))
     cam = auto.meta["camera"]
-    assert cam["method"] == "module" and cam["shift_applied"] is True  # "auto" picks the module for relative depth
+    assert cam["method"] == "module" and cam["shift_applied"] is True  # "auto" picks the module for predicted depth
     d_plain, d_auto = plain.depths[0], auto.depths[0]
     valid = (d_plain > 0) & (d_auto > 0)
     # Same median (relative depth has no scale), different shape: depth - shift, rescaled.

@@ -73,7 +73,7 @@ def test_run_cli_fov_auto_records_estimate_and_fallback(room: tuple[Path, Path],
     assert rc == 0, capsys.readouterr().err
     side = json.loads(out.with_suffix(".json").read_text())
     cam = side["extra"]["camera"]
-    assert cam["method"] == "module+refine" and cam["fallback_reason"] is None  # "auto" with metric depth
+    assert cam["method"] == "module+refine" and cam["fallback_reason"] is None  # "auto" with a measured --depth
     assert side["extra"]["fov_deg"] == pytest.approx(cam["fov_x_deg"])
     assert side["cameras"][0]["intrinsics"]["fx"] == pytest.approx(cam["focal_px"], rel=1e-5)
     # A depth with no relief cannot tell the camera: the documented fallback, recorded with its reason.
