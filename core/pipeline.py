@@ -72,6 +72,9 @@ class GenerationSettings:
     inpaint_dilate: int = 2  # dilate the inpaint mask
     edge_grazing_deg: float = DEFAULT_EDGE_GRAZING_DEG  # steeper depth change = discontinuity
     compute_normals: bool = True
+    device_loop: bool | None = None  # masks, completion and lifting on the device (None: off the CPU only)
+    camera_method: str = "auto"  # how fov_deg="auto" estimates the camera; "auto" = by depth source (docs/CAMERA.md)
+    camera_model: str | None = None  # camera-module checkpoint folder; None = the shipped gld8tr-camera
 
 
 @dataclass
@@ -225,18 +228,62 @@ def _lift(
     device: torch.device,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """World points, colours, world radii and normals of the ``select``ed pixels of one view."""
-    d = torch.tensor(depth, dtype=torch.float32, device=device)
+    d = torch.as_tensor(depth, dtype=torch.float32, device=device)
     K = camera.intrinsics.matrix(device)
     pts_cam = unproject_depth(d, K)
-    sel = torch.tensor(select, dtype=torch.bool, device=device)
+    sel = torch.as_tensor(select, dtype=torch.bool, device=device)
     pose = camera.cam_to_world.to(device)
     pts = pts_cam[sel] @ pose[:3, :3].T + pose[:3, 3]
-    colors = torch.tensor(image, dtype=torch.uint8, device=device)[sel]
+    colors = torch.as_tensor(image, dtype=torch.uint8, device=device)[sel]
     size = d[sel] * (settings.splat_scale / camera.intrinsics.fx)
     normals = None
     if settings.compute_normals:
         normals = _normals_from_points(pts_cam)[sel] @ pose[:3, :3].T
     return pts, colors, size, normals
+
+
+def _device_view(
+    cloud: _Cloud, cam: Camera, intr: Intrinsics, inpaint: Any, completer: Any, prompt: str, seed: int,
+    settings: GenerationSettings, timer: _Timer,
+) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Step 4 for one camera with everything but the inpainter on the cloud's device: render, masks
+    (:mod:`core.masks_device`), completion (``complete_tensor`` when the completer has it), edge snapping and
+    lifting. Only the rendered view and its mask go to the host, for the inpainter, and the inpainted view comes
+    back. Returns ``(view, depth, inpaint mask, new point count)``, the last three still on the device."""
+    from core.masks_device import dilate_t, erode_t, fill_from_nearest_t, snap_depth_edges_t, thin_cracks_t
+
+    dev = cloud.device
+    H, W = intr.height, intr.width
+    with timer("render"):
+        pts, cols, size = cloud.tensors()
+        r = render_points_world_size(pts, cols, size, intr.matrix(dev), cam.world_to_cam().to(dev), H, W)
+    with timer("masks"):
+        cracks = thin_cracks_t(r.mask, settings.crack_radius)
+        rimg = fill_from_nearest_t(r.image, r.mask, cracks)
+        rdep = fill_from_nearest_t(r.depth, r.mask, cracks)
+        covered = r.mask | cracks
+        holes = ~covered
+        known = erode_t(covered, settings.coverage_erode)
+        any_hole = bool(holes.any())  # the one decision the host needs
+        inpaint_mask = dilate_t(~known, settings.inpaint_dilate) if any_hole else torch.zeros_like(holes)
+    if not any_hole:
+        return rimg, rdep, inpaint_mask, torch.zeros((), dtype=torch.int64, device=dev)
+    with timer("inpaint"):
+        view = inpaint(rimg.cpu().numpy(), inpaint_mask.cpu().numpy(), prompt, seed=seed)
+    with timer("complete"):
+        known_depth = known & (rdep > 0)
+        sparse = torch.where(known_depth, rdep, 0.0)
+        if hasattr(completer, "complete_tensor"):
+            completed = completer.complete_tensor(view, sparse, known_depth).to(dev)
+        else:  # a backend without a tensor entry point: one host round trip
+            completed = torch.from_numpy(completer(view, sparse.cpu().numpy(), known_depth.cpu().numpy())).to(dev)
+        full = torch.where(covered & (rdep > 0), rdep, completed.float())
+        full = torch.where(torch.isfinite(full) & (full > 0), full, 0.0)
+    with timer("merge"):
+        full = snap_depth_edges_t(full, intr.fx, settings.edge_grazing_deg)
+        new = holes & (full > 0)
+        cloud.add(*_lift(full, view, new, cam, settings, dev))
+    return view, full, inpaint_mask, new.sum()
 
 
 def generate_scene(
@@ -245,7 +292,7 @@ def generate_scene(
     mode: str = "stage",
     *,
     depth: str | Path | np.ndarray | None = None,
-    fov_deg: float | None = None,
+    fov_deg: float | str | None = None,
     trajectory: Any = None,
     inpainter: Any = "patchmatch",
     depth_model: Any = "gld8tr",
@@ -268,12 +315,11 @@ def generate_scene(
     poses, mode_label = _camera_poses(mode, trajectory)
     dev = resolve_device(device)
     timer = _Timer(dev)
-    if fov_deg is not None and not (1.0 <= float(fov_deg) <= 179.0):
-        raise InputError(f"--fov must lie in [1, 179] degrees, got {fov_deg}")
+    auto_fov = parse_fov(fov_deg) == "auto"
     with timer("load"):
         rgb, depth_in = _prepare_inputs(image, depth, settings)
     H, W = rgb.shape[:2]
-    intr = Intrinsics.from_fov(W, H, float(fov_deg) if fov_deg is not None else DEFAULT_FOV_DEG)
+    intr = Intrinsics.from_fov(W, H, DEFAULT_FOV_DEG if auto_fov or fov_deg is None else float(fov_deg))
     cameras = [Camera(intr, p.float()) for p in poses]
     torch.manual_seed(seed)
 
@@ -305,6 +351,13 @@ def generate_scene(
         else:
             d0 = depth_in
         d0 = np.where(np.isfinite(d0) & (d0 > 0), d0, 0).astype(np.float32)
+    camera_estimate = None
+    if auto_fov:
+        # 3a. The camera from the first view's depth: its field of view, and for relative (affine-invariant)
+        # depth models also the depth shift, which is removed before lifting (scale stays arbitrary).
+        with timer("camera"):
+            d0, intr, camera_estimate = _auto_camera(d0, completer, depth_in is not None, settings, W, H)
+        cameras = [Camera(intr, c.cam_to_world) for c in cameras]
     cloud = _Cloud(dev)
     with timer("merge"):
         d0 = snap_depth_edges(d0, intr.fx, settings.edge_grazing_deg)
@@ -314,10 +367,20 @@ def generate_scene(
     progress("view", 1, len(cameras))
 
     # 4. Every further camera.
+    on_device = settings.device_loop if settings.device_loop is not None else dev.type != "cpu"
     for i, cam in enumerate(cameras[1:], start=1):
         if should_cancel is not None and should_cancel():
             raise Cancelled(f"cancelled after {i} of {len(cameras)} views")
         assert completer is not None and inpaint is not None
+        if on_device:
+            view, full, inpaint_mask, new = _device_view(cloud, cam, intr, inpaint, completer, prompt, seed + i,
+                                                         settings, timer)
+            views.append(view)
+            depths.append(full)
+            masks.append(inpaint_mask)
+            new_counts.append(new)
+            progress("view", i + 1, len(cameras))
+            continue
         with timer("render"):
             pts, cols, size = cloud.tensors()
             r = render_points_world_size(pts, cols, size, intr.matrix(dev), cam.world_to_cam().to(dev), H, W)
@@ -358,6 +421,11 @@ def generate_scene(
         masks.append(inpaint_mask)
         new_counts.append(int(new.sum()))
         progress("view", i + 1, len(cameras))
+    # Views of the device loop come back to the host once, after the loop.
+    depths = [d.cpu().numpy() if isinstance(d, torch.Tensor) else d for d in depths]
+    masks = [m.cpu().numpy() if isinstance(m, torch.Tensor) else m for m in masks]
+    views = [v.cpu().numpy() if isinstance(v, torch.Tensor) else v for v in views]
+    new_counts = [int(n) for n in new_counts]
 
     # 5. Assemble.
     points, colors, normals = cloud.numpy()
@@ -368,6 +436,8 @@ def generate_scene(
         "prompt": prompt,
         "seed": int(seed),
         "fov_deg": intr.fov_x_deg,
+        "camera": camera_estimate.to_dict() if camera_estimate is not None else {"method": "given" if fov_deg
+                                                                                   is not None else "fixed"},
         "device": str(dev),
         "backends": {
             "inpainter": _backend_name(inpaint, inpainter),
@@ -384,6 +454,53 @@ def generate_scene(
     log.debug("scene: %d points from %d views in %.2f s", len(points), len(cameras), timings["total"])
     peak = {k: round(v, 1) for k, v in timer.peak_mib.items()}
     return Scene(points, colors, normals, cameras, views, depths, masks, timings, meta, peak)
+
+
+def parse_fov(value: float | str | None) -> float | str | None:
+    """``None``, a number of degrees in [1, 179] or ``"auto"``; anything else is an ``InputError``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value.strip().lower() == "auto":
+            return "auto"
+        try:
+            value = float(value)
+        except ValueError:
+            raise InputError(f"--fov must be a number of degrees or 'auto', got {value!r}") from None
+    if not (1.0 <= float(value) <= 179.0):
+        raise InputError(f"--fov must lie in [1, 179] degrees, got {value}")
+    return float(value)
+
+
+def _relative_depth(completer: Any) -> bool:
+    """Whether the depth model's first-view output is only affine-invariant (relative models such as Depth
+    Anything relative or DPT, wrapped by aligned-mono): their depth shift must be recovered too."""
+    estimator = getattr(completer, "estimator", completer)
+    return getattr(estimator, "kind", "metric") != "metric"
+
+
+def _auto_camera(
+    d0: np.ndarray, completer: Any, input_depth: bool, settings: GenerationSettings, W: int, H: int
+) -> tuple[np.ndarray, Intrinsics, Any]:
+    """``fov_deg="auto"``: estimate the camera from the first view's depth; returns the (shift-corrected) depth,
+    the intrinsics and the estimate recorded in the sidecar (its ``method`` is ``fallback`` with a reason when
+    the depth cannot tell, and the default FOV is used)."""
+    from core.camera_recovery import estimate_camera
+
+    relative = not input_depth and _relative_depth(completer)
+    method = settings.camera_method
+    if method == "auto":  # measured: the geometric refinement helps measured depth, hurts predicted depth (CAMERA.md)
+        method = "module+refine" if input_depth else "module"
+    est = estimate_camera(d0, method=method, estimate_shift=relative, expected_shape=(H, W),
+                          model=settings.camera_model)
+    if est.shift_applied and est.shift != 0:
+        corrected = est.corrected_depth(d0)
+        valid = corrected > 0
+        # Keep the depth's overall size (relative depth has no metric scale anyway): same median as before.
+        d0 = corrected * float(np.median(d0[valid]) / np.median(corrected[valid])) if valid.any() else d0
+    log.info("camera: %s FOV %.2f deg (shift %.4g)%s", est.method, est.fov_x_deg, est.shift,
+             f" -- fallback: {est.fallback_reason}" if est.fallback_reason else "")
+    return d0.astype(np.float32), Intrinsics.from_fov(W, H, est.fov_x_deg), est
 
 
 def _backend_name(backend: Any, spec: Any) -> str:
@@ -406,7 +523,7 @@ def _versions() -> dict[str, str]:
             "scipy": scipy.__version__}
 
 
-_SIDECAR_EXTRA = ("fov_deg", "azimuths_deg", "new_points_per_view", "input_depth", "low_vram")
+_SIDECAR_EXTRA = ("fov_deg", "camera", "azimuths_deg", "new_points_per_view", "input_depth", "low_vram")
 
 
 def save_scene(scene: Scene, output_path: str | Path, *, views_dir: str | Path | None = None) -> dict:

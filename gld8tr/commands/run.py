@@ -27,7 +27,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="JSON file: list of 4x4 camera-to-world poses or yaw/pitch/translation steps")
     parser.add_argument("--depth", default=None,
                         help="RGB-D input: depth of the photo (16-bit PNG millimetres, .npy or .pfm metres)")
-    parser.add_argument("--fov", type=float, default=None, help="horizontal field of view in degrees (default 53.13)")
+    parser.add_argument("--fov", default=None,
+                        help="horizontal field of view in degrees (default 53.13), or 'auto' to estimate it from the "
+                        "first view's depth (and remove a relative depth model's shift); the sidecar records it")
+    parser.add_argument("--camera-method", dest="camera_method", default="auto",
+                        choices=["auto", "module", "module+refine", "geometric"],
+                        help="how --fov auto estimates the camera: the trained point-cloud module, the module refined "
+                        "by the geometric search, or the geometric planarity/orthogonality search alone; 'auto' "
+                        "(default) = module+refine for a measured --depth, module for predicted depth (docs/CAMERA.md)")
+    parser.add_argument("--camera-model", dest="camera_model", default=None, metavar="DIR",
+                        help="camera-module checkpoint for --fov auto (default: core/weights/gld8tr-camera)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--inpainter", default="patchmatch", help="inpainter spec (patchmatch, diffusers:ID, ...)")
@@ -41,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep idle models on the CPU (diffusers: model CPU offload + attention slicing); "
                              "slower, for ~12 GB GPUs")
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (0 = torch's default; 1 is often fastest on a busy shared CPU)")
+                        help="torch CPU threads (0 = idle cores by the load average, at least 1; docs/SPEED.md)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     parser.add_argument("--mesh", default=None, metavar="OUT.glb",
                         help="also fuse the views' depths into a coloured triangle mesh (.glb or .ply)")
@@ -74,13 +83,16 @@ def main(args: argparse.Namespace) -> int:
         check_mesh_path(args.mesh)
     if args.max_side < 0:
         raise InputError(f"--max-side must be >= 0, got {args.max_side}")
-    settings = GenerationSettings(max_side=args.max_side or None)
+    from core.pipeline import parse_fov
+
+    fov = parse_fov(args.fov)
+    settings = GenerationSettings(max_side=args.max_side or None, camera_method=args.camera_method,
+                                  camera_model=args.camera_model)
     if args.threads < 0:
         raise InputError(f"--threads must be >= 0, got {args.threads}")
-    if args.threads:
-        import torch
+    from core.threads import apply_thread_policy
 
-        torch.set_num_threads(args.threads)
+    apply_thread_policy(args.threads)
 
     bars: list[tqdm] = []  # created at the first progress report, so input errors print nothing but themselves
 
@@ -98,7 +110,7 @@ def main(args: argparse.Namespace) -> int:
             args.prompt,
             args.mode,
             depth=args.depth,
-            fov_deg=args.fov,
+            fov_deg=fov,
             trajectory=args.trajectory,
             inpainter=args.inpainter,
             depth_model=args.depth_model,

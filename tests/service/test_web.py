@@ -160,7 +160,7 @@ def test_page_and_assets_are_public_and_confined(embedded: str) -> None:
     page = httpx.get(embedded + "/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"]
-    assert 'src="/web/app.js"' in page.text and 'for="image"' in page.text
+    assert 'src="web/app.js"' in page.text and 'for="image"' in page.text
     js = httpx.get(embedded + "/web/app.js")
     assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
     for bad in ("/web/index.html", "/web/__init__.py", "/web/..%2Fapp.py", "/web/"):
@@ -215,7 +215,11 @@ def test_failed_job_shows_why(embedded: str, browser, tmp_path: Path) -> None:
 def test_cancel_a_running_job_from_the_list(embedded: str, browser, tmp_path: Path) -> None:
     open_page(browser, embedded, KEY)
     submit_photo(browser, tmp_path, width=320, height=224, mode="360")  # 13 views: many seconds of PatchMatch
-    wait_result(browser, ("running",) + TERMINAL, 60)
+    # Live progress: the status line counts the 13 views while the bar moves.
+    line = wait_for(browser, lambda d: "of 13" in _by_id(d, "job-status").text and _by_id(d, "job-status").text,
+                    60, "the view count in the status line")
+    assert "running, view" in line, line
+    assert 0 <= float(_by_id(browser, "job-progress").get_attribute("value")) < 100
     job_id = _by_id(browser, "result").get_attribute("data-job")
     button = wait_for(browser, lambda d: d.find_elements(
         "css selector", f"#job-list li[data-id='{job_id}'] button[data-action='cancel']"), 10, "the Cancel button")
@@ -276,17 +280,20 @@ def test_every_control_is_labelled_and_the_page_fits_a_phone(embedded: str, brow
             .filter((el) => el.tagName === 'IFRAME' ? !el.title : !named(el)).map((el) => el.outerHTML);
     """)
     assert unnamed == []
-    browser.set_window_size(390, 844)  # a phone held upright
+    # A phone held upright (390 x 844 CSS pixels, 3x density, mobile viewport rules).
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True})
     try:
         browser.get(embedded + "/")
         wait_for(browser, lambda d: d.execute_script("return document.body.dataset.ready") == "true", 10, "the page")
         layout = browser.execute_script("""
             const box = (id) => document.getElementById(id).getBoundingClientRect();
-            return {overflow: document.documentElement.scrollWidth - window.innerWidth,
+            return {overflow: document.documentElement.scrollWidth - window.innerWidth, width: window.innerWidth,
                     form: box('new-scene'), result: box('result'), submit: box('submit')};
         """)
         assert layout["overflow"] <= 0, layout  # no sideways scrolling
         assert layout["result"]["top"] >= layout["form"]["bottom"], layout  # one column
+        assert layout["width"] == 390, layout
         assert layout["submit"]["height"] >= 40 and layout["submit"]["width"] > 300, layout  # easy to tap
     finally:
-        browser.set_window_size(1200, 900)
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
