@@ -17,12 +17,13 @@ from core.errors import InputError, ModelNotAvailableError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("core.commands.run", "generate a 3D scene (PLY) from one photo and a prompt"),
-    "train": ("training.cli", "train the depth-completion network"),
+    "train": ("training.cli", "train the depth-completion or the feed-forward Gaussian network"),
     "benchmark": ("benchmark.cli", "score depth completion against ground-truth geometry"),
     "serve": ("api.cli", "run the web service (embedded single-machine mode by default)"),
     "worker": ("worker.cli", "run a Celery GPU worker"),
     "models": ("core.commands.models", "list or prefetch model weights"),
     "view": ("core.commands.view", "open a PLY or Gaussian splat file in the browser viewer"),
+    "render-video": ("core.commands.render_video", "render a fly-through MP4 of splats or points"),
 }
 
 log = logging.getLogger("gld8tr")

@@ -23,6 +23,7 @@ class SplatterModelSection(_Strict):
     sh_degree: int = Field(0, ge=0, le=1)
     max_offset: float = 0.1
     init_scale_px: float = 0.7
+    max_scale_gain: float = 1.5
 
 
 class SplatterDataSection(_Strict):
@@ -38,6 +39,8 @@ class SplatterDataSection(_Strict):
     height: int = 64
     width: int = 64
     seed: int = 0
+    downsample: int = Field(1, ge=1)
+    """Train at 1/this of the rendered (cached) resolution: a loaded shared CPU affords only tiny renders."""
     depth_model: str = "gld8tr"
     """Depth network whose prediction is variant (b)'s input (a ``ckpt:DIR`` spec or ``gld8tr``)."""
     cache_dir: str | None = None
@@ -63,6 +66,9 @@ class SplatterTrainConfig(_Strict):
     lambda_ssim: float = 0.2
     render_input_view: bool = True
     """Also supervise the input view's own render (the paper renders the source view too)."""
+    targets_per_step: int | None = None
+    """Held-out views rendered per scene and step (a random subset, from the step's seed); None = all. Rendering
+    is most of a step's cost on a CPU."""
     eval_every: int = 200
     save_every: int = 100
     log_every: int = 10
@@ -78,6 +84,8 @@ class SplatterTrainConfig(_Strict):
     def _check(self) -> SplatterTrainConfig:
         if self.data.source == "srn" and not self.data.root:
             raise ValueError("data.root is required for data.source: srn")
+        if self.data.source == "srn" and self.input_depth == "true":
+            raise ValueError("SRN has no depth maps: use input_depth none or predicted with data.source: srn")
         return self
 
     @classmethod

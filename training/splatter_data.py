@@ -55,6 +55,37 @@ class ViewCache:
         with np.load(path) as data:
             return cls(**{f.name: data[f.name] for f in fields(cls)})
 
+    def downsampled(self, factor: int) -> ViewCache:
+        """The cache at 1/``factor`` resolution: box-averaged colour (intrinsics as ``Intrinsics.scaled``) and a
+        z-buffer-like depth per block (harmonic mean of a block on one surface, else its nearest valid depth)."""
+        if factor == 1:
+            return self
+        N, V, H, W = self.depths.shape
+        h, w = H // factor, W // factor
+        if h * factor != H or w * factor != W:
+            raise ValueError(f"downsample factor {factor} does not divide the cache size {H}x{W}")
+
+        img = self.images.reshape(N, V, h, factor, w, factor, 3).astype(np.float32).mean(axis=(3, 5))
+        images = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+        def pool_depth(d: np.ndarray) -> np.ndarray:
+            b = d.reshape(*d.shape[:-2], h, factor, w, factor).swapaxes(-3, -2).reshape(*d.shape[:-2], h, w, -1)
+            valid = b > 0
+            inf = np.where(valid, b, np.inf)
+            near, far = inf.min(-1), np.where(valid, b, 0).max(-1)
+            harmonic = valid.sum(-1) / np.where(valid, 1.0 / np.where(valid, b, 1.0), 0).sum(-1).clip(1e-12)
+            same_surface = valid.all(-1) & (far <= 1.1 * near)
+            return np.where(same_surface, harmonic, np.where(np.isfinite(near), near, 0)).astype(np.float32)
+
+        K = self.K.astype(np.float64).copy()
+        s = 1.0 / factor
+        K[..., 0, 0] *= s
+        K[..., 1, 1] *= s
+        K[..., 0, 2] = (K[..., 0, 2] + 0.5) * s - 0.5
+        K[..., 1, 2] = (K[..., 1, 2] + 0.5) * s - 0.5
+        return ViewCache(images, pool_depth(self.depths), K.astype(np.float32), self.poses,
+                         pool_depth(self.pred_depth))
+
     def subset(self, index: np.ndarray | slice) -> ViewCache:
         return ViewCache(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 

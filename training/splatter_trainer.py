@@ -65,14 +65,15 @@ def load_data(cfg: SplatterTrainConfig, out: Path) -> tuple[ViewCache, ViewCache
     if d.source == "srn":
         from training.data.srn import srn_cache
 
-        return (srn_cache(d.root, "train", d.targets, d.train_scenes, d.seed),
-                srn_cache(d.root, "val", d.targets, d.val_scenes, d.seed))
+        depth_model = d.depth_model if cfg.input_depth == "predicted" else None
+        return (srn_cache(d.root, "train", d.targets, d.train_scenes, d.seed, depth_model),
+                srn_cache(d.root, "val", d.targets, d.val_scenes, d.seed, depth_model))
     from training.splatter_data import splatter_cache
 
     cache_dir = Path(d.cache_dir) if d.cache_dir else out / "cache"
     args = (d.targets, d.height, d.width, d.seed)
-    return (splatter_cache(d.train_scenes, *args, "train", cache_dir, d.depth_model),
-            splatter_cache(d.val_scenes, *args, "val", cache_dir, d.depth_model))
+    return (splatter_cache(d.train_scenes, *args, "train", cache_dir, d.depth_model).downsampled(d.downsample),
+            splatter_cache(d.val_scenes, *args, "val", cache_dir, d.depth_model).downsampled(d.downsample))
 
 
 @torch.no_grad()
@@ -141,7 +142,11 @@ class SplatterTrainer:
     def loss(self, batch: dict[str, torch.Tensor], step: int) -> torch.Tensor:
         cfg = self.cfg
         V = batch["rgb"].shape[1]
-        views = list(range(0 if cfg.render_input_view else 1, V))
+        targets = list(range(1, V))
+        if cfg.targets_per_step is not None and cfg.targets_per_step < len(targets):
+            rng = np.random.default_rng([cfg.seed, step, 1])
+            targets = sorted(rng.choice(targets, cfg.targets_per_step, replace=False).tolist())
+        views = [0, *targets] if cfg.render_input_view else targets
         renders = render_views(self.model, batch, cfg.input_depth, self.render, views)
         terms = []
         for b, imgs in enumerate(renders):
@@ -181,7 +186,7 @@ class SplatterTrainer:
                 self.opt.step()
                 self.step += 1
                 self.seconds += time.perf_counter() - t0
-                losses.append(float(loss))
+                losses.append(float(loss.detach()))
                 bar.update(1)
                 row: dict[str, float] = {}
                 if self.step % cfg.log_every == 0:

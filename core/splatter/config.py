@@ -35,6 +35,9 @@ class SplatterConfig:
     """The 3D offset of a Gaussian from its ray is at most this fraction of its depth (tanh-bounded)."""
     init_scale_px: float = 0.7
     """Standard deviation at initialisation, in pixel footprints at the Gaussian's depth."""
+    max_scale_gain: float = 1.5
+    """The log-scale head is clamped to [-6, this]: a Gaussian grows to at most e^1.5 = 4.5x its initial size,
+    which bounds the rasteriser's work (pairs) per Gaussian."""
     init_opacity: float = 0.95
     min_depth: float = 0.05
     max_depth: float = 1000.0

@@ -147,7 +147,7 @@ class SplatterNet(nn.Module):
         on_ray = torch.cat([r * z[..., None], z[..., None]], dim=-1)
         means = on_ray + cfg.max_offset * z[..., None] * torch.tanh(off_head)
         focal = K[:, 0, 0].to(z)[:, None, None, None]
-        log_scales = (torch.log(z[..., None] / focal * cfg.init_scale_px) + sc_head.clamp(-6.0, 4.0))
+        log_scales = (torch.log(z[..., None] / focal * cfg.init_scale_px) + sc_head.clamp(-6.0, cfg.max_scale_gain))
         quats = q_head + torch.tensor([1.0, 0.0, 0.0, 0.0], device=out.device, dtype=out.dtype)
         opacity_logits = op_head + math.log(cfg.init_opacity / (1 - cfg.init_opacity))
         sh = sh_head.reshape(B, H, W, cfg.sh_bases, 3)
