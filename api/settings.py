@@ -93,7 +93,11 @@ class Settings(BaseSettings):
         None, ge=1, description="Gaussian fit iterations (gaussians.ply); None = 1000 on CUDA, 300 on CPU"
     )
     gs_max_side: int | None = Field(
-        -1, description="Gaussian fit working resolution (long side); -1 = full on CUDA, 160 px on CPU"
+        -1, description="Gaussian working resolution (long side); -1 = full on CUDA, on CPU 160 px (fit) or "
+        "512 px (feedforward)"
+    )
+    gs_method: Literal["feedforward", "fit"] = Field(
+        "feedforward", description="gaussians.ply: one splatter-network pass per view, or an optimisation (fit)"
     )
 
     @field_validator("api_keys", "webhook_allowed_hosts", mode="before")

@@ -300,7 +300,7 @@ def _fit_gaussians(
     settings = ctx.settings
     summary = gaussian_stage(
         scene, path, iters=settings.gs_iters, max_side=settings.gs_max_side, device=ctx.models.device, seed=seed,
-        on_progress=progress,
+        on_progress=progress, method=settings.gs_method,
     )
     scene.timings["gaussians"] = time.perf_counter() - t0
     log.info(

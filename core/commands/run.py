@@ -43,7 +43,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch CPU threads (0 = torch's default; 1 is often fastest on a busy shared CPU)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     parser.add_argument("--gaussians", default=None, metavar="OUT.ply",
-                        help="also fit 3D Gaussians to the views and write them (.ply 3DGS layout, .splat or .spz)")
+                        help="also make 3D Gaussians of the views and write them (.ply 3DGS layout, .splat or .spz)")
+    parser.add_argument("--gs-method", dest="gs_method", choices=["feedforward", "fit"], default=None,
+                        help="feedforward: one splatter-network pass per view (about a second on a CPU, the "
+                             "default); fit: optimise Gaussians against the views (minutes on a CPU)")
+    parser.add_argument("--gs-init", dest="gs_init", choices=["points", "feedforward"], default="points",
+                        help="where --gs-method fit starts: the point cloud or the feed-forward splats")
+    parser.add_argument("--gs-checkpoint", dest="gs_checkpoint", default=None, metavar="DIR",
+                        help="splatter checkpoint folder (default: the shipped core/weights/gld8tr-splatter)")
     parser.add_argument("--gs-iters", dest="gs_iters", type=int, default=None,
                         help="Gaussian fitting iterations (default: 1000 on CUDA, 300 on CPU)")
     parser.add_argument("--gs-axes", dest="gs_axes", choices=["opencv", "opengl"], default="opencv",
@@ -108,10 +115,11 @@ def main(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise InputError(f"cannot write {exc.filename or output}: {exc.strerror or exc}") from None
     if args.gaussians:
-        from core.gaussians.stage import gaussian_stage
+        from core.gaussians.stage import DEFAULT_GS_METHOD, gaussian_stage
 
         gs = gaussian_stage(scene, args.gaussians, iters=args.gs_iters, axes=args.gs_axes, device=args.device,
-                            seed=args.seed, progress=args.progress)
+                            seed=args.seed, progress=args.progress, method=args.gs_method or DEFAULT_GS_METHOD,
+                            init=args.gs_init, checkpoint=args.gs_checkpoint)
         sys.stdout.write(
             f"{gs['num_gaussians']:,} Gaussians, PSNR input {gs['psnr_input_db']:.2f} dB, views "
             f"{', '.join(f'{p:.2f}' for p in gs['psnr_views_db'])} dB -> {args.gaussians}\n"

@@ -100,5 +100,5 @@ def _feedforward(scene: SceneLike, *, device: str, max_side: int | None, checkpo
     _, render = pick_renderer("auto", dev)
     cams, targets = _resize_targets(scene.cameras, scene.views, EVAL_MAX_SIDE, dev)
     psnrs = evaluate(result.gaussians.to(dev), cams, targets, render)
-    return {**result.summary(), "psnr_input_db": round(psnrs[0], 3),
+    return {**result.summary(), "iterations": 0, "renderer": "splatter-net", "psnr_input_db": round(psnrs[0], 3),
             "psnr_views_db": [round(p, 3) for p in psnrs], "eval_max_side": EVAL_MAX_SIDE}, result.gaussians
