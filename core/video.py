@@ -68,7 +68,9 @@ def load_scene(path: str | Path, fov_deg: float, width: int) -> VideoScene:
                       colors=torch.from_numpy(np.asarray(colors, np.uint8)), point_size=1.5 / f)
 
 
-def orbit_path(n_frames: int, median_depth: float, *, yaw_deg: float = 12.0, pitch_deg: float = 3.0) -> list[torch.Tensor]:
+def orbit_path(
+    n_frames: int, median_depth: float, *, yaw_deg: float = 12.0, pitch_deg: float = 3.0
+) -> list[torch.Tensor]:
     """Camera-to-world poses swinging ``+-yaw_deg`` around a pivot ``median_depth`` ahead (one full cycle)."""
     if n_frames < 1:
         raise InputError(f"a video needs at least one frame, got {n_frames}")
@@ -159,16 +161,15 @@ def render_video(
         raise InputError(f"H.264 needs even frame sizes, got {intrinsics.width}x{intrinsics.height}")
     draw = frame_renderer(scene, device)
     t0 = time.perf_counter()
-    with atomic_path(out) as tmp:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=fps)
-            stream.width, stream.height, stream.pix_fmt = intrinsics.width, intrinsics.height, "yuv420p"
-            for pose in tqdm(poses, desc="video", unit="frame", disable=not progress):
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(draw(Camera(intrinsics, pose))), format="rgb24")
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode():
+    with atomic_path(out) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = intrinsics.width, intrinsics.height, "yuv420p"
+        for pose in tqdm(poses, desc="video", unit="frame", disable=not progress):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(draw(Camera(intrinsics, pose))), format="rgb24")
+            for packet in stream.encode(frame):
                 container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
     seconds = time.perf_counter() - t0
     log.info("video -> %s: %d frames %dx%d at %d fps (%s) in %.1f s", out, len(poses), intrinsics.width,
              intrinsics.height, fps, scene.kind, seconds)

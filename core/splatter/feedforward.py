@@ -94,7 +94,7 @@ def predict_view(
     """One view's per-pixel Gaussians in the world frame; ``keep`` [H, W] bool selects pixels (default all)."""
     check_view(image, depth, camera)
     dev = next(model.parameters()).device
-    rgb = torch.from_numpy(np.ascontiguousarray(image)).to(dev).permute(2, 0, 1)[None].float() / 255.0
+    rgb = torch.from_numpy(np.array(image, dtype=np.uint8)).to(dev).permute(2, 0, 1)[None].float() / 255.0
     K = camera.intrinsics.matrix(device=dev)[None]
     d = None if depth is None else torch.from_numpy(np.ascontiguousarray(depth, np.float32)).to(dev)[None, None]
     maps = model(rgb, K, d)
@@ -112,10 +112,7 @@ def feedforward_gaussians(
     ``DEFAULT_CPU_MAX_SIDE`` on the CPU, None = full."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if model is None:
-        model = load_model(checkpoint, device)
-    else:
-        model = model.to(device).eval()
+    model = load_model(checkpoint, device) if model is None else model.to(device).eval()
     if not scene.views or len(scene.views) != len(scene.cameras):
         raise InputError(f"scene needs one camera per view, got {len(scene.cameras)} cameras, {len(scene.views)} "
                          "views")
