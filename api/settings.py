@@ -96,8 +96,9 @@ class Settings(BaseSettings):
         -1, description="Gaussian working resolution (long side); -1 = full on CUDA, on CPU 160 px (fit) or "
         "512 px (feedforward)"
     )
-    gs_method: Literal["feedforward", "fit"] = Field(
-        "feedforward", description="gaussians.ply: one splatter-network pass per view, or an optimisation (fit)"
+    gs_method: Literal["auto", "feedforward", "fit"] = Field(
+        "auto", description="gaussians.ply: one splatter-network pass per view (feedforward), an optimisation "
+        "(fit), or auto (feedforward on CPU workers, fit on CUDA workers)"
     )
 
     @field_validator("api_keys", "webhook_allowed_hosts", mode="before")

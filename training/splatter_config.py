@@ -22,6 +22,7 @@ class SplatterModelSection(_Strict):
     groups: int = 8
     sh_degree: int = Field(0, ge=0, le=1)
     max_offset: float = 0.1
+    offset_px: float | None = None
     init_scale_px: float = 0.7
     max_scale_gain: float = 1.5
 

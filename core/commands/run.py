@@ -44,9 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     parser.add_argument("--gaussians", default=None, metavar="OUT.ply",
                         help="also make 3D Gaussians of the views and write them (.ply 3DGS layout, .splat or .spz)")
-    parser.add_argument("--gs-method", dest="gs_method", choices=["feedforward", "fit"], default=None,
-                        help="feedforward: one splatter-network pass per view (about a second on a CPU, the "
-                             "default); fit: optimise Gaussians against the views (minutes on a CPU)")
+    parser.add_argument("--gs-method", dest="gs_method", choices=["auto", "feedforward", "fit"], default=None,
+                        help="feedforward: one splatter-network pass per view (about a CPU-second); fit: optimise "
+                             "Gaussians against the views (minutes on a CPU, sharper); auto (default): feedforward "
+                             "on the CPU, fit on CUDA")
     parser.add_argument("--gs-init", dest="gs_init", choices=["points", "feedforward"], default="points",
                         help="where --gs-method fit starts: the point cloud or the feed-forward splats")
     parser.add_argument("--gs-checkpoint", dest="gs_checkpoint", default=None, metavar="DIR",

@@ -33,6 +33,10 @@ class SplatterConfig:
     """Known log(depth / median) values are clipped to +-this before entering the net."""
     max_offset: float = 0.1
     """The 3D offset of a Gaussian from its ray is at most this fraction of its depth (tanh-bounded)."""
+    offset_px: float | None = None
+    """If set, the offset bound is this many pixel footprints (``depth / focal``) instead of ``max_offset`` x
+    depth: resolution-relative, so a net trained on small images does not move splats by a fixed fraction of
+    a large image (what broke the depth-fraction offsets on 512-px photos; see the model card)."""
     init_scale_px: float = 0.7
     """Standard deviation at initialisation, in pixel footprints at the Gaussian's depth."""
     max_scale_gain: float = 1.5

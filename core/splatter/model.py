@@ -8,7 +8,8 @@ its unprojected points* (the geometric oracle of the tests):
   it is known and the per-image reference scale ``s`` elsewhere (median known depth, or ``mono_log_scale``
   without depth). Known depth enters as ``log(depth / s)``, so scaling the input depth by ``k`` scales the
   whole predicted scene by ``k``: the depth variants need not guess absolute scale;
-* position: the unprojected point plus an offset of at most ``max_offset`` x depth (tanh-bounded);
+* position: the unprojected point plus an offset of at most ``max_offset`` x depth, or ``offset_px`` pixel
+  footprints (tanh-bounded);
 * scale: ``init_scale_px`` pixel footprints at that depth (``z / f``) times ``exp(head)``; rotation: a raw
   quaternion around identity; opacity: a logit around ``init_opacity``;
 * colour: SH DC of the input pixel's colour plus a residual (degree-1 terms start at zero).
@@ -145,8 +146,9 @@ class SplatterNet(nn.Module):
         z = log_z.exp()
         r = rays.permute(0, 2, 3, 1)
         on_ray = torch.cat([r * z[..., None], z[..., None]], dim=-1)
-        means = on_ray + cfg.max_offset * z[..., None] * torch.tanh(off_head)
         focal = K[:, 0, 0].to(z)[:, None, None, None]
+        bound = cfg.max_offset * z[..., None] if cfg.offset_px is None else cfg.offset_px * z[..., None] / focal
+        means = on_ray + bound * torch.tanh(off_head)
         log_scales = (torch.log(z[..., None] / focal * cfg.init_scale_px) + sc_head.clamp(-6.0, cfg.max_scale_gain))
         quats = q_head + torch.tensor([1.0, 0.0, 0.0, 0.0], device=out.device, dtype=out.dtype)
         opacity_logits = op_head + math.log(cfg.init_opacity / (1 - cfg.init_opacity))

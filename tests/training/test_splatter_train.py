@@ -27,7 +27,7 @@ def test_net_overfits_one_scene():
             return psnr(render_views(net, batch, "true", rasterize_reference, [1])[0][0].clamp(0, 1), target)
 
     before = novel_psnr()
-    for _ in range(60):
+    for _ in range(40):
         (image,) = render_views(net, batch, "true", rasterize_reference, [1])[0]
         loss = torch.mean((image - target) ** 2)
         opt.zero_grad()
