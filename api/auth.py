@@ -10,7 +10,7 @@ import hmac
 import logging
 
 from api.problems import ProblemError
-from api.settings import hash_api_key
+from service.settings import hash_api_key
 
 log = logging.getLogger(__name__)
 

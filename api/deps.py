@@ -9,11 +9,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import ApiKeyAuth
-from api.jobstore import JobStore
-from api.runner import JobRunner
-from api.settings import Settings
 from api.signing import FileUrlSigner
-from api.storage import Storage
+from service.jobstore import JobStore
+from service.queue import JobRunner
+from service.settings import Settings
+from service.storage import Storage
 
 
 @dataclass

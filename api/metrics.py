@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from api.jobstore import STAGE_BUCKETS, JobStore
-from api.runner import JobRunner
+from service.jobstore import STAGE_BUCKETS, JobStore
+from service.queue import JobRunner
 
 log = logging.getLogger(__name__)
 

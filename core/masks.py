@@ -20,7 +20,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from core.backends.classical_fill import nearest_known_index
+from core.fill import nearest_known_index
 
 DEFAULT_EDGE_GRAZING_DEG = 86.0
 """Surfaces seen more obliquely than this count as depth discontinuities."""

@@ -26,15 +26,15 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
 from core.camera import pose_from_yaw_pitch
 from core.errors import InputError
+from core.modes import MODES, Mode
 
-Mode = Literal["single", "stage", "360"]
-MODES: tuple[str, ...] = ("single", "stage", "360")
+__all__ = ["MODES", "Mode", "load_trajectory", "parse_trajectory", "poses_for_mode"]
 
 STAGE_AZIMUTHS_DEG: tuple[float, ...] = (0.0, 20.0, -20.0, 40.0, -40.0)
 FULL_TURN_AZIMUTHS_DEG: tuple[float, ...] = (*(25.0 * i for i in range(11)), 272.5, 316.25)

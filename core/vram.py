@@ -22,10 +22,24 @@ _MIB = 1024 * 1024
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"``/``None`` -> ``cuda`` when available, else ``cpu``; anything else is taken as given."""
-    if device is None or str(device) == "auto":
+    """``"auto"``/``None`` -> CUDA when available, else CPU; ``cpu``, ``cuda`` and ``cuda:N`` as given.
+
+    The one device parser of the project (pipeline, backends, worker): asking for CUDA without it, or for a
+    device that is neither, is a user error (``InputError``), not a crash deep inside a model.
+    """
+    from core.errors import InputError
+
+    name = "auto" if device is None else str(device)
+    if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device {name!r} was asked for but CUDA is not available (use --device cpu or auto)")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise InputError(f"unknown device {name!r}; use auto, cpu or cuda")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise InputError(f"unknown device {name!r}: {exc}") from None
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:

@@ -7,8 +7,10 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY core ./core
+COPY service ./service
 COPY api ./api
 COPY worker ./worker
+COPY gld8tr ./gld8tr
 COPY training ./training
 COPY benchmark ./benchmark
 # --no-deps: the project's base dependencies include torch, which only the worker needs. The API needs the
@@ -17,7 +19,7 @@ RUN pip install --no-deps . \
     && pip install "numpy>=1.26" "pillow>=10" "plyfile>=1.0" "pydantic>=2.6" "pydantic-settings>=2.2" \
        "fastapi>=0.110" "uvicorn>=0.29" "python-multipart>=0.0.9" "celery[redis]>=5.3" "redis>=5" \
        "boto3>=1.34" "prometheus-client>=0.20" "httpx>=0.27" \
-    && python -c "import api.app, sys; assert 'torch' not in sys.modules"
+    && python -c "import api.app, service.jobs, gld8tr.commands.serve, sys; assert 'torch' not in sys.modules"
 
 RUN useradd --create-home --uid 10001 gld8tr
 USER gld8tr

@@ -28,6 +28,7 @@ RUN pip install --upgrade pip \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY core ./core
+COPY gld8tr ./gld8tr
 COPY training ./training
 COPY benchmark ./benchmark
 # The Middlebury pair ships inside the scikit-image wheel: check it loads, so the container runs offline.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.backends import classical_fill
+from core import fill
 from training.completion_dataset import Batch
 from training.losses import depth_metrics, pool_metrics
 
@@ -21,14 +21,14 @@ def nearest_fill(depth: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Every unknown pixel takes the depth of the nearest known pixel (Euclidean in the image); 0 if none known."""
     if not known.any():
         return np.zeros_like(depth)
-    return classical_fill.nearest_fill(depth, known)
+    return fill.nearest_fill(depth, known)
 
 
 def laplacian_fill(depth: np.ndarray, known: np.ndarray) -> np.ndarray:
     """The harmonic interpolation of the known depth (metres) into the holes; 0 if nothing is known."""
     if not known.any():
         return np.zeros_like(depth)
-    return classical_fill.laplacian_fill(depth, known)
+    return fill.laplacian_fill(depth, known)
 
 
 def align_scale_shift(pred: np.ndarray, depth: np.ndarray, known: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from api.settings import Settings
+from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class ResidentModels:
     def load(cls, settings: Settings) -> ResidentModels:
         """Build the configured inpainter and depth completer; raises ModelNotAvailableError if weights lack."""
         from core.backends import registry
-        from core.pipeline import resolve_device
+        from core.vram import resolve_device
 
         t0 = time.perf_counter()
         device = str(resolve_device(settings.device))

@@ -17,9 +17,10 @@ from contextlib import contextmanager
 
 from celery import Celery, Task
 
-from api.schemas import JobError
-from worker.celery_app import TASK_RUN_SCENE, make_celery
-from worker.execute import TransientError, WorkerContext, execute_job, finish, notify
+from service.jobs import finish, notify
+from service.queue import TASK_RUN_SCENE, make_celery
+from service.schemas import JobError
+from worker.execute import TransientError, WorkerContext, execute_job
 
 log = logging.getLogger(__name__)
 

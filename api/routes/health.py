@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import ServiceDep
-from api.schemas import Health
+from service.schemas import Health
 
 router = APIRouter(tags=["health"])
 

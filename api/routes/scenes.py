@@ -17,12 +17,14 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
 from api.deps import BearerDep, OwnerDep, Service, ServiceDep
-from api.jobstore import IdempotencyConflict
 from api.problems import ProblemError
-from api.schemas import (
+from api.uploads import IMAGE_FORMATS, check_depth, check_image
+from core.viewer import viewer_html
+from service import jobs
+from service.jobs import IdempotencyConflict, QueueUnavailable
+from service.schemas import (
     ACTIVE_STATUSES,
     InputInfo,
-    JobError,
     JobList,
     JobPublic,
     JobRecord,
@@ -31,11 +33,9 @@ from api.schemas import (
     Problem,
     SceneOptions,
 )
-from api.settings import Settings
-from api.storage import input_key, job_prefix
-from api.uploads import IMAGE_FORMATS, CheckedDepth, check_depth, check_image
-from api.webhooks import check_webhook_url, notify_job
-from core.viewer import viewer_html
+from service.settings import Settings
+from service.storage import input_key
+from service.webhooks import check_webhook_url
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/scenes", tags=["scenes"])
@@ -176,47 +176,22 @@ async def create_scene(
         idempotency_key=idempotency_key,
     )
 
-    created = await asyncio.to_thread(
-        _store_and_enqueue, service, rec, image_bytes, IMAGE_FORMATS[checked.format], depth_bytes, checked_depth
-    )
-    response.headers["Location"] = f"/scenes/{created.id}"
-    log.info("job %s queued for %s (mode %s, %dx%d)", created.id, owner, options.mode, checked.width, checked.height)
-    return _public(request, created)
-
-
-def _store_and_enqueue(
-    service: Service, rec: JobRecord, image_bytes: bytes, image_type: str, depth_bytes: bytes | None,
-    checked_depth: CheckedDepth | None,
-) -> JobRecord:
-    """Upload the inputs, create the record, enqueue; undo the uploads if the record or the queue refuses."""
-    settings, store, storage, job_id = service.settings, service.store, service.storage, rec.id
-    storage.put_bytes(rec.inputs.image_key, image_bytes, image_type)
-    if checked_depth is not None and depth_bytes is not None:
-        rec.inputs.depth_key = input_key(settings, job_id, f"depth.{checked_depth.extension}")
-        rec.inputs.depth_format = checked_depth.format
-        storage.put_bytes(rec.inputs.depth_key, depth_bytes, "application/octet-stream")
+    depth_part = (depth_bytes, checked_depth.format, checked_depth.extension) if checked_depth and depth_bytes else None
     try:
-        created, is_new = store.create(rec)
+        created = await asyncio.to_thread(
+            jobs.create_and_enqueue, service, service.runner, rec, image_bytes, IMAGE_FORMATS[checked.format],
+            depth_part,
+        )
     except IdempotencyConflict as exc:
-        storage.delete_prefix(job_prefix(settings, job_id))
         raise ProblemError(
             422, "Idempotency-Key reused", f"this key was used for job {exc.job_id} with a different request",
             slug="idempotency-conflict",
         ) from exc
-    if not is_new:  # lost a race with an identical request
-        storage.delete_prefix(job_prefix(settings, job_id))
-        return created
-    try:
-        service.runner.submit(job_id)
-    except Exception as exc:
-        log.exception("could not enqueue job %s", job_id)
-        err = JobError(title="Service unavailable", detail="the job could not be queued")
-        store.update(job_id, lambda r: r.model_copy(update={"status": "failed", "error": err}))
-        storage.delete_prefix(job_prefix(settings, job_id))
-        raise ProblemError(
-            503, "Service Unavailable", "the job queue is unreachable", headers={"Retry-After": "10"}
-        ) from exc
-    return created
+    except QueueUnavailable as exc:
+        raise ProblemError(503, "Service Unavailable", str(exc), headers={"Retry-After": "10"}) from exc
+    response.headers["Location"] = f"/scenes/{created.id}"
+    log.info("job %s queued for %s (mode %s, %dx%d)", created.id, owner, options.mode, checked.width, checked.height)
+    return _public(request, created)
 
 
 def _replay(service: Service, owner: str, key: str, request_hash: str) -> JobRecord | None:
@@ -341,30 +316,9 @@ async def view_scene(request: Request, service: ServiceDep, owner: OwnerDep, job
     summary="Cancel a queued or running job, or delete a finished one; its files are deleted",
 )
 async def delete_scene(request: Request, service: ServiceDep, owner: OwnerDep, job_id: str) -> Response | JobPublic:
-    store, storage, settings = service.store, service.storage, service.settings
     rec = await asyncio.to_thread(_own_job, service, owner, job_id)
     if rec.status not in ACTIVE_STATUSES:
-        def drop() -> None:
-            storage.delete_prefix(job_prefix(settings, job_id))
-            store.delete(job_id)
-
-        await asyncio.to_thread(drop)
+        await asyncio.to_thread(jobs.remove, service, job_id)
         return Response(status_code=204)
-
-    def cancel() -> JobRecord | None:
-        store.request_cancel(job_id)  # a running job sees this between two views
-
-        def fn(r: JobRecord) -> JobRecord | None:
-            if r.status != "queued":
-                return None
-            r.status = "canceled"
-            return r
-
-        updated = store.update(job_id, fn)
-        if updated is not None and updated.status == "canceled":  # never started: no worker will report it
-            storage.delete_prefix(job_prefix(settings, job_id))
-            notify_job(settings, updated)
-        return updated
-
-    updated = await asyncio.to_thread(cancel)
+    updated = await asyncio.to_thread(jobs.cancel, service, job_id)
     return _public(request, updated or rec)

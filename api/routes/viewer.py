@@ -27,6 +27,6 @@ JS_MEDIA_TYPE = "text/javascript; charset=utf-8"
 async def get_viewer_asset(asset: str) -> FileResponse:
     if asset not in STATIC_FILES:
         raise ProblemError(404, "Not Found", f"no viewer asset {asset!r}", slug="not-found")
-    # three.js files never change within a release; viewer.js may, so it is revalidated.
-    cache = "public, max-age=86400" if asset.startswith(("three.", "Orbit")) else "no-cache"
+    # Vendored libraries (three.js, Spark) never change within a release; viewer.js may, so it is revalidated.
+    cache = "no-cache" if asset == "viewer.js" else "public, max-age=86400"
     return FileResponse(viewer_dir() / asset, media_type=JS_MEDIA_TYPE, headers={"Cache-Control": cache})

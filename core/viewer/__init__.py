@@ -8,8 +8,11 @@ Stdlib only, so the API process can mount it without importing torch:
 * ``viewer_html(data_url, static_url=...)`` - the page for one file, with the asset prefix and the file's URL
   filled in. The page fetches ``data_url`` itself, so any server (``gld8tr view``, the web service) works.
 
+Splats are drawn by Spark (``@sparkjsdev/spark`` 2.2.0, MIT, https://sparkjs.dev; licence in ``SPARK_LICENSE.md``),
+a three.js Gaussian splat renderer: ``spark.module.min.js`` is its npm ``dist/spark.module.min.js``, unmodified.
 three.js r187 (MIT, https://threejs.org; licence in ``THREE_LICENSE.md``) comes from npm, copied unmodified from
-``three/build/three.module.js``, ``three/build/three.core.js`` and ``three/examples/jsm/controls/OrbitControls.js``.
+``three/build/three.module.js``, ``three/build/three.core.js``, ``three/examples/jsm/controls/OrbitControls.js``
+and ``three/examples/jsm/postprocessing/Pass.js`` (which Spark imports).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import json
 from pathlib import Path
 
 THREE_VERSION = "0.187.0"
-STATIC_FILES = ("viewer.js", "three.module.js", "three.core.js", "OrbitControls.js")
+SPARK_VERSION = "2.2.0"
+STATIC_FILES = ("viewer.js", "three.module.js", "three.core.js", "OrbitControls.js", "Pass.js", "spark.module.min.js")
 
 
 def viewer_dir() -> Path:
@@ -60,4 +64,4 @@ def viewer_html(
     )
 
 
-__all__ = ["STATIC_FILES", "THREE_VERSION", "viewer_dir", "viewer_html"]
+__all__ = ["SPARK_VERSION", "STATIC_FILES", "THREE_VERSION", "viewer_dir", "viewer_html"]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from core.backends import registry
-from core.cli import main as cli_main
+from gld8tr.cli import main as cli_main
 
 
 class _BuildSpy:
@@ -68,7 +68,7 @@ def test_low_vram_flag_reaches_the_hf_backends(low_vram: bool, tmp_path: Path, t
 @pytest.mark.parametrize("low_vram", [True, False])
 def test_worker_setting_low_vram_reaches_its_resident_backends(low_vram: bool, tiny_inpaint_dir: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from api.settings import Settings
+    from service.settings import Settings
     from worker.models import ResidentModels
 
     monkeypatch.setenv("GLD8TR_LOW_VRAM", "1" if low_vram else "0")

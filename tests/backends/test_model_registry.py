@@ -67,7 +67,7 @@ def test_registry_name_loads_from_the_hub_cache(offline_empty_cache: Path, tiny_
 
 
 def _gld8tr(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "core.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "gld8tr", *args], capture_output=True, text=True,
                           env={**os.environ, "OMP_NUM_THREADS": "1", **env}, timeout=120)
 
 

@@ -22,7 +22,7 @@ def test_gld8tr_run_stage_with_tiny_hf_models(tmp_path: Path, tiny_inpaint_dir: 
     photo = tmp_path / "photo.png"
     Image.fromarray(data.astronaut()).resize((64, 48), Image.Resampling.BILINEAR).save(photo)
     out = tmp_path / "scene.ply"
-    cmd = [sys.executable, "-m", "core.cli", "run", "--image", str(photo), "--mode", "stage", "--device", "cpu",
+    cmd = [sys.executable, "-m", "gld8tr", "run", "--image", str(photo), "--mode", "stage", "--device", "cpu",
            "--inpainter", f"diffusers:{tiny_inpaint_dir}", "--depth-model", f"transformers:{tiny_depth_anything_dir}",
            "-o", str(out), "--no-progress"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,

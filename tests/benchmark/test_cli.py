@@ -11,7 +11,7 @@ SUMMARY_HEADER = "dataset,method,pairs,mae_hole,rmse_hole,absrel_hole,delta1_hol
 
 
 def _bench(*args):
-    cmd = [sys.executable, "-m", "core", "benchmark", *args]
+    cmd = [sys.executable, "-m", "gld8tr", "benchmark", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 
@@ -49,7 +49,7 @@ def test_middlebury_run_writes_the_tables_and_resumes(tmp_path):
     ],
 )
 def test_user_errors_exit_2_with_one_line(tmp_path, capsys, args, message):
-    from core.cli import main
+    from gld8tr.cli import main
 
     assert main(["benchmark", *args, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -44,7 +44,7 @@ def test_pairs_from_a_scannet_layout(tmp_path):
 def test_cli_on_a_scannet_layout(tmp_path):
     _write_scene(tmp_path / "scannet")
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "core", "benchmark", "--dataset", "scannet", "--root", str(tmp_path / "scannet"),
+    cmd = [sys.executable, "-m", "gld8tr", "benchmark", "--dataset", "scannet", "--root", str(tmp_path / "scannet"),
            "--methods", "nearest", "--stride", "2", "--offsets", "3,-3", "--overlap", "0.5", "0.9",
            "--out", str(out), "--no-progress"]  # fmt: skip
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

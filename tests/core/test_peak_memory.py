@@ -19,11 +19,11 @@ from scenes import BoxRoom, RoomOracle, room_cameras
 
 from core.backends import registry
 from core.backends.patchmatch_inpainter import PatchMatchInpainter
-from core.cli import main as cli_main
 from core.io.sidecar import read_sidecar
 from core.pipeline import generate_scene, save_scene
 from core.trajectory import poses_for_mode
 from core.vram import PEAK_MEMORY_CPU, PEAK_MEMORY_CUDA, process_max_rss_mib, track_peak_memory
+from gld8tr.cli import main as cli_main
 
 _MIB = 1024 * 1024
 # Order in which the stages of a ``stage`` run last execute (the loop's last view ends with merge).

@@ -15,7 +15,7 @@ from PIL import Image
 from plyfile import PlyData
 from pngraw import bomb_png, png_bytes
 
-from core.cli import main as cli_main
+from gld8tr.cli import main as cli_main
 
 PHOTO = EXAMPLES / "chelsea.jpg"  # 451x300
 
@@ -70,7 +70,7 @@ def test_bad_inputs_exit_2_with_one_line_and_no_output(tmp_path: Path, capsys: p
 def test_real_entry_point_has_no_traceback(tmp_path: Path) -> None:
     (tmp_path / "notes.jpg").write_text("not a photo")
     res = subprocess.run(
-        [sys.executable, "-m", "core", "run", "--image", str(tmp_path / "notes.jpg"), "-o", str(tmp_path / "x.ply")],
+        [sys.executable, "-m", "gld8tr", "run", "--image", str(tmp_path / "notes.jpg"), "-o", str(tmp_path / "x.ply")],
         capture_output=True, text=True, timeout=120,
     )
     assert res.returncode == 2

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from plyfile import PlyData
 
-from core.cli import main as cli_main
 from core.gaussians import load_gaussian_ply
+from gld8tr.cli import main as cli_main
 
 PHOTO = Path(__file__).resolve().parents[2] / "examples" / "chelsea.jpg"
 

@@ -59,7 +59,7 @@ def test_mismatched_depth_is_a_clear_error(checkpoint):
 
 
 def test_run_cli_feedforward(tmp_path, capsys, checkpoint):
-    from core.cli import main as cli_main
+    from gld8tr.cli import main as cli_main
 
     depth = np.full((300, 451), 2.5, np.float32)
     np.save(tmp_path / "depth.npy", depth)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import re
-import shutil
 import subprocess
 import sys
 import urllib.error
@@ -13,16 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import drawn_fraction, needs_browser, start_browser, wait_for
 from PIL import Image
 
 from core.gaussians import gaussians_from_points, save_gaussian_ply, save_splat, save_spz
-from core.viewer import STATIC_FILES, viewer_dir, viewer_html
+from core.viewer import SPARK_VERSION, STATIC_FILES, viewer_dir, viewer_html
 from core.viewer.server import ViewerServer
-
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="headless browser test needs /usr/bin/chromium "
-                                    "(Debian package `chromium`)")
-BACKGROUND = np.array([0x1E, 0x1F, 0x24])
 
 
 def _get(url: str) -> tuple[int, bytes, str]:
@@ -34,9 +31,13 @@ def _get(url: str) -> tuple[int, bytes, str]:
 
 
 def test_viewer_assets_are_vendored():
-    for name in (*STATIC_FILES, "index.html", "THREE_LICENSE.md"):
+    for name in (*STATIC_FILES, "index.html", "THREE_LICENSE.md", "SPARK_LICENSE.md"):
         assert (viewer_dir() / name).is_file(), name
     assert b"SPDX-License-Identifier: MIT" in (viewer_dir() / "three.module.js").read_bytes()[:300]
+    # Spark's bundle carries no version of its own: its notice names the npm version and the file's hash.
+    notice = (viewer_dir() / "SPARK_LICENSE.md").read_text()
+    digest = hashlib.sha256((viewer_dir() / "spark.module.min.js").read_bytes()).hexdigest()
+    assert f"@sparkjsdev/spark@{SPARK_VERSION}" in notice and digest in notice and "The MIT License" in notice
 
 
 def test_viewer_html_fills_in_urls_and_config():
@@ -66,13 +67,13 @@ def test_server_serves_only_its_routes(tmp_path):
 def test_view_command_serves_and_rejects_bad_files(tmp_path):
     bad = tmp_path / "notes.ply"
     bad.write_text("hello")
-    run = subprocess.run([sys.executable, "-m", "core.cli", "view", str(bad), "--no-browser"], capture_output=True,
+    run = subprocess.run([sys.executable, "-m", "gld8tr", "view", str(bad), "--no-browser"], capture_output=True,
                          text=True, timeout=60)
     assert run.returncode == 2 and "not a PLY" in run.stderr
 
     good = tmp_path / "g.splat"
     good.write_bytes(b"\0" * 64)
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "view", str(good), "--no-browser"],
+    proc = subprocess.Popen([sys.executable, "-m", "gld8tr", "view", str(good), "--no-browser"],
                             stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
@@ -85,27 +86,27 @@ def test_view_command_serves_and_rejects_bad_files(tmp_path):
         proc.wait(timeout=10)
 
 
-def _screenshot(url: str, out: Path, profile: Path, size=(480, 360), dump_dom: bool = False) -> str:
-    args = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--use-angle=swiftshader",
-        "--enable-unsafe-swiftshader", f"--user-data-dir={profile}", f"--window-size={size[0]},{size[1]}",
-        "--virtual-time-budget=15000",
-    ]
-    args += ["--dump-dom"] if dump_dom else [f"--screenshot={out}"]
-    run = subprocess.run([*args, url], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
-    return run.stdout
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    """One headless Chromium (SwiftShader WebGL) for the module; each start costs seconds."""
+    tmp = tmp_path_factory.mktemp("chromium")
+    driver = start_browser(tmp / "profile", tmp, size=(480, 360))
+    yield driver
+    driver.quit()
 
 
-def _drawn_fraction(png: Path) -> tuple[float, float]:
-    """Fraction of non-background pixels in the centre (the status and help overlays sit at the left edges),
-    and the colour spread there."""
-    image = np.asarray(Image.open(png).convert("RGB")).astype(int)
-    h, w = image.shape[:2]
-    centre = image[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]
-    drawn = np.abs(centre - BACKGROUND).sum(-1) > 24
-    return float(drawn.mean()), float(centre.std())
+def _render(driver, path: Path) -> tuple[dict, bytes]:
+    """Open ``path`` in the viewer (``gld8tr view``'s server); once the page says ``ready`` or ``error``, its
+    state and a screenshot of the canvas."""
+    with ViewerServer(path) as server:
+        driver.get(server.url)
+        wait_for(driver, lambda d: d.execute_script(
+            "const s = document.body.dataset.state; return s === 'loading' ? null : s"), 60, "the viewer")
+        info = driver.execute_script("return {...document.body.dataset, status: document.getElementById('status')"
+                                     ".textContent}")
+        png = driver.find_element("id", "view").screenshot_as_png
+        driver.get("about:blank")
+    return info, png
 
 
 @pytest.fixture(scope="module")
@@ -123,28 +124,34 @@ def room_files(tmp_path_factory, room_48x36):
     return out
 
 
-@needs_chromium
-def test_browser_draws_gaussian_ply(room_files, tmp_path):
-    with ViewerServer(room_files / "gaussians.ply") as server:
-        dom = _screenshot(server.url, tmp_path / "dom.png", tmp_path / "profile-dom", dump_dom=True)
-        assert 'data-state="ready"' in dom and 'data-kind="splats"' in dom, dom[-1500:]
-        _screenshot(server.url, tmp_path / "shot.png", tmp_path / "profile-shot")
-    drawn, spread = _drawn_fraction(tmp_path / "shot.png")
+@needs_browser
+def test_browser_draws_gaussian_ply(room_files, chromium):
+    info, png = _render(chromium, room_files / "gaussians.ply")
+    assert info["state"] == "ready" and info["kind"] == "splats" and info["count"] == str(48 * 36 * 3), info
+    drawn, spread = drawn_fraction(png)
     assert drawn > 0.9 and spread > 10, (drawn, spread)  # the room fills the input camera's view
 
 
-@needs_chromium
+@needs_browser
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["scene.ply", "gaussians.splat", "gaussians.spz"])
-def test_browser_draws_points_and_splat_files(room_files, tmp_path, name):
-    with ViewerServer(room_files / name) as server:
-        _screenshot(server.url, tmp_path / "shot.png", tmp_path / "profile")
-    drawn, spread = _drawn_fraction(tmp_path / "shot.png")
-    assert drawn > (0.3 if name == "scene.ply" else 0.9) and spread > 10, (drawn, spread)
+def test_browser_draws_points_and_splat_files(room_files, chromium, name):
+    info, png = _render(chromium, room_files / name)
+    assert info["state"] == "ready" and info["kind"] == ("points" if name == "scene.ply" else "splats"), info
+    drawn, spread = drawn_fraction(png)
+    assert drawn > 0.9 and spread > 10, (drawn, spread)  # points are drawn as large as their photo pixels
+
+
+@needs_browser
+def test_browser_reports_a_broken_file(tmp_path, chromium):
+    bad = tmp_path / "broken.ply"
+    bad.write_bytes(b"ply\nformat binary_little_endian 1.0\nelement vertex 1000\nproperty float x\nend_header\n1234")
+    info, _ = _render(chromium, bad)
+    assert info["state"] == "error" and "truncated" in info["status"], info
 
 
 def test_view_takes_the_start_fov_from_the_sidecar(room_files, tmp_path):
-    from core.commands.view import sidecar_fov
+    from gld8tr.commands.view import sidecar_fov
 
     assert sidecar_fov(room_files / "scene.ply") == pytest.approx(53.13, abs=0.01)  # the pipeline's scene.json
     (tmp_path / "gs.json").write_text(json.dumps({"fov_deg": 41.5}))  # what gaussian_stage writes
@@ -152,14 +159,14 @@ def test_view_takes_the_start_fov_from_the_sidecar(room_files, tmp_path):
     assert sidecar_fov(tmp_path / "none.ply") is None
 
 
-@needs_chromium
+@needs_browser
 @pytest.mark.slow
-def test_browser_draws_spz_like_the_same_splat(room_files, tmp_path):
-    """.spz arrives in its own RUB axes and decodes in the page: the picture must match the .splat one."""
+def test_browser_draws_spz_like_the_same_splat(room_files, chromium):
+    """.spz arrives in its own RUB axes: the picture must match the .splat one (in OpenCV axes)."""
     shots = {}
     for name in ("gaussians.splat", "gaussians.spz"):
-        with ViewerServer(room_files / name) as server:
-            _screenshot(server.url, tmp_path / f"{name}.png", tmp_path / f"profile-{name}")
-        shots[name] = np.asarray(Image.open(tmp_path / f"{name}.png").convert("RGB")).astype(float)
+        info, png = _render(chromium, room_files / name)
+        assert info["state"] == "ready", info
+        shots[name] = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(float)
     a, b = shots["gaussians.splat"], shots["gaussians.spz"]
     assert np.abs(a - b).mean() < 5 < np.abs(a[::-1] - b).mean(), (np.abs(a - b).mean(), np.abs(a[::-1] - b).mean())

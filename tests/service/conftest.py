@@ -168,7 +168,7 @@ class Worker:
         self.log_path = self.log_dir / f"worker-{self.starts}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "worker", "--name", f"test-{self.starts}"],
+            [sys.executable, "-m", "gld8tr", "worker", "--name", f"test-{self.starts}"],
             env=self.env, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
         )
         return self

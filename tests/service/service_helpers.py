@@ -6,7 +6,9 @@ import io
 import signal
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -118,3 +120,21 @@ def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: flo
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def start_serve(
+    tmp_path: Path, port: int, log_name: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, object]:
+    """``gld8tr serve`` (embedded mode, a real process) on ``port`` with its data under ``tmp_path/data`` and its
+    output in ``tmp_path/log_name``; CPU, ``nearest`` depth completion (jobs must post a depth map), plus ``env``."""
+    full_env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "GLD8TR_DEPTH_MODEL": "nearest",
+                "GLD8TR_DEVICE": "cpu", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **(env or {})}
+    log = (tmp_path / log_name).open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gld8tr", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data")],
+        env=full_env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+    )
+    return proc, log

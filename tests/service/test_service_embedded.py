@@ -5,33 +5,18 @@ from __future__ import annotations
 import io
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO
 from plyfile import PlyData
-from service_helpers import free_port, stop_process, submit, wait_status, wait_until
-
-
-def _serve(tmp_path: Path, port: int, log_name: str) -> tuple[subprocess.Popen, object]:
-    """``gld8tr serve`` on ``port`` with its data under ``tmp_path/data`` and its output in ``log_name``."""
-    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "GLD8TR_DEPTH_MODEL": "nearest",
-           "GLD8TR_DEVICE": "cpu", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    log = (tmp_path / log_name).open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data")],
-        env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-    )
-    return proc, log
+from service_helpers import free_port, start_serve, stop_process, submit, wait_status, wait_until
 
 
 @pytest.mark.slow
 def test_embedded_serve_runs_jobs_and_streams_files(tmp_path: Path) -> None:
     port = free_port()
-    proc, log = _serve(tmp_path, port, "serve.log")
+    proc, log = start_serve(tmp_path, port, "serve.log")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: httpx.get(url + "/readyz", timeout=2).status_code == 200, 120, "gld8tr serve", proc)
@@ -55,7 +40,7 @@ def test_embedded_serve_killed_mid_job_finishes_it_after_a_restart(tmp_path: Pat
     """kill -9 while a job runs: the restarted process still knows every job and runs the interrupted one again."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc, log = _serve(tmp_path, port, "serve1.log")
+    proc, log = start_serve(tmp_path, port, "serve1.log")
     try:
         wait_until(lambda: httpx.get(url + "/readyz", timeout=2).status_code == 200, 120, "gld8tr serve", proc)
         with httpx.Client(base_url=url, timeout=30) as c:
@@ -70,7 +55,7 @@ def test_embedded_serve_killed_mid_job_finishes_it_after_a_restart(tmp_path: Pat
     on_disk = json.loads((tmp_path / "data" / "jobs" / f"{long_id}.json").read_text())
     assert on_disk["status"] == "running", "the job finished before the kill; the test needs a longer job"
 
-    proc, log = _serve(tmp_path, port, "serve2.log")
+    proc, log = start_serve(tmp_path, port, "serve2.log")
     try:
         wait_until(lambda: httpx.get(url + "/readyz", timeout=2).status_code == 200, 120, "gld8tr serve", proc)
         with httpx.Client(base_url=url, timeout=30) as c:

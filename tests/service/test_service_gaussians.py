@@ -26,13 +26,13 @@ from service_helpers import submit, wait_status
 from api.app import create_app
 from api.auth import ApiKeyAuth
 from api.deps import Service
-from api.jobstore import MemoryJobStore
-from api.runner import CeleryRunner
-from api.schemas import InputInfo, JobRecord, OutputRecord, SceneOptions
-from api.settings import Settings, hash_api_key
 from api.signing import FileUrlSigner
-from api.storage import LocalStorage, output_key
 from core.io import write_ply
+from service.jobstore import MemoryJobStore
+from service.queue import CeleryRunner
+from service.schemas import InputInfo, JobRecord, OutputRecord, SceneOptions
+from service.settings import Settings, hash_api_key
+from service.storage import LocalStorage, output_key
 
 GS_FIELDS = (
     ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]
@@ -169,12 +169,12 @@ def test_cancel_during_gaussian_fit_leaves_no_outputs(tmp_path: Path) -> None:
 
     from service_helpers import encode_npy, encode_png, scene_depth, scene_image
 
-    from api.storage import input_key, job_prefix
+    from service.storage import input_key, job_prefix
     from worker.execute import WorkerContext, execute_job
     from worker.models import ResidentModels
 
     settings = Settings(storage="local", data_dir=tmp_path, depth_model="nearest", device="cpu", gs_iters=100_000,
-                        gs_max_side=32, soft_time_limit_s=120)  # small working images: cheap iterations
+                        gs_max_side=32, soft_time_limit_s=600)  # cheap iterations; 600 s: loaded CPU
     store, storage = MemoryJobStore(), LocalStorage(tmp_path / "objects")
     image_key, depth_key = input_key(settings, "gs", "image.png"), input_key(settings, "gs", "depth.npy")
     storage.put_bytes(image_key, encode_png(scene_image(96, 64)), "image/png")
@@ -188,7 +188,7 @@ def test_cancel_during_gaussian_fit_leaves_no_outputs(tmp_path: Path) -> None:
     seen: list[int] = []
 
     def cancel_once_fitting() -> None:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             rec = store.get("gs")
             if rec is not None and rec.progress.stage == "gaussians" and rec.progress.done > 0:
@@ -200,11 +200,11 @@ def test_cancel_during_gaussian_fit_leaves_no_outputs(tmp_path: Path) -> None:
     watcher = threading.Thread(target=cancel_once_fitting, daemon=True)
     watcher.start()
     t0 = time.monotonic()
-    assert execute_job("gs", ctx) == "canceled"
+    assert execute_job("gs", ctx) == "canceled", store.get("gs")
     watcher.join(5)
     assert seen, "the fit never reported progress"
     rec = store.get("gs")
     assert rec is not None and rec.status == "canceled" and rec.outputs == []
     assert rec.progress.stage == "gaussians" and rec.progress.total == 100_000  # stopped long before the end
     assert storage.list(job_prefix(settings, "gs")) == []
-    assert time.monotonic() - t0 < 120
+    assert time.monotonic() - t0 < 600

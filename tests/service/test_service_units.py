@@ -13,16 +13,16 @@ import pytest
 from pydantic import ValidationError
 from service_helpers import encode_npy, encode_png, scene_depth, scene_image
 
-from api.app import purge_expired
 from api.auth import ApiKeyAuth
 from api.deps import Service
-from api.jobstore import IdempotencyConflict, MemoryJobStore
 from api.problems import ProblemError
-from api.schemas import InputInfo, JobRecord, SceneOptions
-from api.settings import Settings
-from api.storage import LocalStorage, output_key
 from api.uploads import check_depth, check_image
-from api.webhooks import check_webhook_url, deliver, sign, verify
+from service import jobs
+from service.jobstore import IdempotencyConflict, MemoryJobStore
+from service.schemas import InputInfo, JobRecord, SceneOptions
+from service.settings import Settings
+from service.storage import LocalStorage, output_key
+from service.webhooks import check_webhook_url, deliver, sign, verify
 from worker.execute import WorkerContext, execute_job
 
 
@@ -118,7 +118,7 @@ def test_purge_deletes_expired_files_and_records(tmp_path: Path) -> None:
         store.create(_record(job_id))
         storage.put_bytes(output_key(settings, job_id, "scene.ply"), b"ply", "application/octet-stream")
     store.update("old", lambda r: r.model_copy(update={"status": "succeeded"}))
-    assert purge_expired(service, now=time.time() + 3700) == 1
+    assert jobs.purge(service, now=time.time() + 3700) == 1
     assert store.get("old") is None and storage.list(f"{settings.s3_prefix}/old/") == []
     assert store.get("new") is not None and storage.size(output_key(settings, "new", "scene.ply")) == 3
 
@@ -158,8 +158,9 @@ def test_api_modules_do_not_import_torch() -> None:
     import subprocess
 
     code = (
-        "import sys, api.app, api.cli, api.routes.scenes, worker.celery_app, worker.cli\n"
-        "from api.app import create_app\nfrom api.settings import Settings\n"
+        "import sys, api.app, gld8tr.cli, gld8tr.commands.serve, api.routes.scenes, service.jobs, service.queue\n"
+        "import gld8tr.commands.worker, gld8tr.commands.run, worker.embedded\n"
+        "from api.app import create_app\nfrom service.settings import Settings\n"
         "create_app(Settings(storage='local', data_dir=sys.argv[1], redis_url='redis://127.0.0.1:1/0'))\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
@@ -173,8 +174,8 @@ def test_hard_time_limit_records_failure_and_exits_the_worker(tmp_path: Path) ->
 
     code = (
         "import sys, time\n"
-        "from api.jobstore import MemoryJobStore\nfrom api.schemas import InputInfo, JobRecord, SceneOptions\n"
-        "from api.settings import Settings\nfrom api.storage import LocalStorage\n"
+        "from service.jobstore import MemoryJobStore\nfrom service.schemas import InputInfo, JobRecord, SceneOptions\n"
+        "from service.settings import Settings\nfrom service.storage import LocalStorage\n"
         "from worker.execute import WorkerContext\nfrom worker.tasks import hard_time_limit\n"
         "s = Settings(storage='local', data_dir=sys.argv[1], soft_time_limit_s=0.2, hard_time_limit_s=0.5)\n"
         "class Store(MemoryJobStore):  # reports each write, since the process ends without returning\n"

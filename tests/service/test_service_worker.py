@@ -20,7 +20,7 @@ from PIL import Image
 from plyfile import PlyData
 from service_helpers import bucket_keys, submit, wait_status
 
-from api.webhooks import ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from service.webhooks import ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 pytestmark = pytest.mark.service
 

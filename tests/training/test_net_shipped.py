@@ -59,7 +59,7 @@ def test_model_card_reports_the_metrics_file() -> None:
 def test_model_card_numbers_are_reproduced_by_its_command(tmp_path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, "-m", "core.cli", "train", "--config", "configs/gld8tr-depth.yaml", "--eval",
+        [sys.executable, "-m", "gld8tr", "train", "--config", "configs/gld8tr-depth.yaml", "--eval",
          "core/weights/gld8tr-depth", "--out", str(tmp_path)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=1200,
     )

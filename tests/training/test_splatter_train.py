@@ -38,7 +38,7 @@ def test_net_overfits_one_scene():
 
 
 def test_train_cli_checkpoints_and_resumes(tmp_path):
-    from core.cli import main as cli_main
+    from gld8tr.cli import main as cli_main
 
     cfg = tmp_path / "s.yaml"
     cfg.write_text(json.dumps({

@@ -69,7 +69,7 @@ def test_bad_layouts_give_clear_errors(tmp_path):
 
 
 def test_train_on_srn_layout(tmp_path):
-    from core.cli import main as cli_main
+    from gld8tr.cli import main as cli_main
     from core.splatter import SplatterNet
 
     write_srn_fixture(tmp_path / "srn", objects=4)

@@ -123,7 +123,7 @@ def test_interrupted_run_resumes_at_the_same_step_with_identical_state(cache_dir
 
 def _gld8tr(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "core.cli", *args], cwd=REPO, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "gld8tr", *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=300)
 
 

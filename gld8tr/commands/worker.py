@@ -1,4 +1,7 @@
-"""``gld8tr worker``: one Celery worker process per GPU, models resident, consuming the ``gpu`` queue."""
+"""``gld8tr worker``: one Celery worker process per GPU, models resident, consuming the ``gpu`` queue.
+
+The composition root of a worker: the Redis job store, the storage, the resident models and the Celery app.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from api.jobstore import RedisJobStore
-    from api.settings import get_settings
-    from api.storage import build_storage
+    from service.jobstore import RedisJobStore
+    from service.settings import get_settings
+    from service.storage import build_storage
     from worker.execute import WorkerContext
     from worker.models import ResidentModels
     from worker.tasks import Heartbeat, create_worker_app

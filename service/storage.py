@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-from api.settings import Settings
+from service.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,6 @@
-"""How the API hands a job to a worker: one interface, two implementations.
-
-``CeleryRunner`` enqueues on the Redis broker for separate ``gld8tr worker`` processes. ``ThreadRunner`` runs
-jobs on a thread of the API process itself (``gld8tr serve`` embedded mode: no broker, no other server); it
-imports the worker code, and so torch, only when its thread starts.
+"""The embedded runner: jobs run on a thread of the API process itself (``gld8tr serve`` embedded mode: no
+broker, no other server). It satisfies ``service.queue.JobRunner``; the worker code, and so torch, loads only
+when its thread starts, so building the app stays light.
 """
 
 from __future__ import annotations
@@ -10,52 +8,14 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from typing import Protocol
 
-from api.jobstore import JobStore
-from api.settings import Settings
-from api.storage import Storage
+from service.jobs import finish
+from service.jobstore import JobStore
+from service.schemas import JobError
+from service.settings import Settings
+from service.storage import Storage
 
 log = logging.getLogger(__name__)
-
-
-class JobRunner(Protocol):
-    def submit(self, job_id: str) -> None: ...
-    def queue_depth(self) -> int: ...
-    def ping(self) -> None: ...
-    def live_workers(self) -> list[str]: ...
-    def close(self) -> None: ...
-
-
-class CeleryRunner:
-    """Jobs go to the ``queue`` of a Redis broker; task id = job id, so a resend is recognisable."""
-
-    def __init__(self, settings: Settings, store: JobStore) -> None:
-        import redis
-
-        from worker.celery_app import TASK_RUN_SCENE, kombu_prefix, make_celery
-
-        self.settings = settings
-        self.store = store
-        self.app = make_celery(settings)
-        self.task_name = TASK_RUN_SCENE
-        self.queue_key = kombu_prefix(settings) + settings.queue
-        self.broker = redis.Redis.from_url(settings.celery_broker_url, socket_timeout=5, socket_connect_timeout=5)
-
-    def submit(self, job_id: str) -> None:
-        self.app.send_task(self.task_name, args=[job_id], task_id=job_id, queue=self.settings.queue)
-
-    def queue_depth(self) -> int:
-        return int(self.broker.llen(self.queue_key))
-
-    def ping(self) -> None:
-        self.broker.ping()
-
-    def live_workers(self) -> list[str]:
-        return self.store.live_workers()  # workers write heartbeats; a busy solo worker cannot answer pings
-
-    def close(self) -> None:
-        self.broker.close()
 
 
 class ThreadRunner:
@@ -72,8 +32,7 @@ class ThreadRunner:
         self._thread.start()
 
     def _loop(self) -> None:
-        from api.schemas import JobError
-        from worker.execute import TransientError, WorkerContext, execute_job, finish  # torch loads here
+        from worker.execute import TransientError, WorkerContext, execute_job  # torch loads here
         from worker.models import ResidentModels
 
         try:

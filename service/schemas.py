@@ -1,7 +1,8 @@
 """Pydantic models for everything that crosses the service boundary: requests, job records, responses.
 
 ``JobRecord`` is what the job store keeps (shared by the API and the worker); ``JobPublic`` is what a caller
-sees. Only pydantic here: the worker imports this module, and it must stay free of FastAPI and torch.
+sees. Only pydantic here (and the torch-free ``core.modes``): the worker imports this module, and it must stay free of
+FastAPI and torch.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.modes import Mode
+
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
 ACTIVE_STATUSES: frozenset[str] = frozenset({"queued", "running"})
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
-Mode = Literal["single", "stage", "360"]
 OutputName = Literal["scene.ply", "scene.json", "preview.png", "gaussians.ply", "gaussians.json"]
 
 MEDIA_TYPES: dict[str, str] = {

@@ -1,7 +1,8 @@
 """``gld8tr run``: one photo (+ prompt) -> a coloured point cloud (PLY + sidecar JSON).
 
-A thin caller of :func:`core.pipeline.generate_scene` and :func:`core.pipeline.save_scene`; everything it knows
-about scenes lives there. Light to import: torch and the pipeline load inside :func:`main`.
+A thin caller of :func:`core.pipeline.generate_scene` and :func:`core.outputs.write_outputs` (the same writer
+as the service worker); everything it knows about scenes lives there. Light to import: torch and the pipeline
+load inside :func:`main`.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep idle models on the CPU (diffusers: model CPU offload + attention slicing); "
                              "slower, for ~12 GB GPUs")
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (0 = torch's default; 1 is often fastest on a busy shared CPU)")
+                        help="torch CPU threads (0 = idle cores by the load average, at least 1; docs/SPEED.md)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     parser.add_argument("--gaussians", default=None, metavar="OUT.ply",
                         help="also make 3D Gaussians of the views and write them (.ply 3DGS layout, .splat or .spz)")
@@ -62,7 +63,8 @@ def main(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from core.errors import InputError
-    from core.pipeline import GenerationSettings, generate_scene, save_scene
+    from core.outputs import write_outputs
+    from core.pipeline import GenerationSettings, generate_scene
 
     t0 = time.perf_counter()
     output = Path(args.output_path)
@@ -77,10 +79,9 @@ def main(args: argparse.Namespace) -> int:
     settings = GenerationSettings(max_side=args.max_side or None)
     if args.threads < 0:
         raise InputError(f"--threads must be >= 0, got {args.threads}")
-    if args.threads:
-        import torch
+    from core.threads import apply_thread_policy
 
-        torch.set_num_threads(args.threads)
+    apply_thread_policy(args.threads)
 
     bars: list[tqdm] = []  # created at the first progress report, so input errors print nothing but themselves
 
@@ -112,15 +113,14 @@ def main(args: argparse.Namespace) -> int:
         for bar in bars:
             bar.close()
     try:
-        save_scene(scene, output, views_dir=args.save_views)
+        written = write_outputs(scene, output, views_dir=args.save_views, gaussians_path=args.gaussians,
+                                gs_iters=args.gs_iters, gs_axes=args.gs_axes, gs_method=args.gs_method or "auto",
+                                gs_init=args.gs_init, gs_checkpoint=args.gs_checkpoint, device=args.device,
+                                seed=args.seed, progress=args.progress)
     except OSError as exc:
         raise InputError(f"cannot write {exc.filename or output}: {exc.strerror or exc}") from None
-    if args.gaussians:
-        from core.gaussians.stage import DEFAULT_GS_METHOD, gaussian_stage
-
-        gs = gaussian_stage(scene, args.gaussians, iters=args.gs_iters, axes=args.gs_axes, device=args.device,
-                            seed=args.seed, progress=args.progress, method=args.gs_method or DEFAULT_GS_METHOD,
-                            init=args.gs_init, checkpoint=args.gs_checkpoint)
+    if written.gaussians is not None:
+        gs = written.gaussians
         sys.stdout.write(
             f"{gs['num_gaussians']:,} Gaussians, PSNR input {gs['psnr_input_db']:.2f} dB, views "
             f"{', '.join(f'{p:.2f}' for p in gs['psnr_views_db'])} dB -> {args.gaussians}\n"

@@ -1,6 +1,9 @@
-"""The Celery application, configured for long GPU jobs on Redis.
+"""The queue between the API and the workers: the Celery application, the runner protocol, the Celery runner.
 
-Imported by the API (to enqueue by task name) and by the worker; it must not import torch or the pipeline.
+``JobRunner`` is how the API hands a job to whatever executes it: ``CeleryRunner`` (here) enqueues on the Redis
+broker for separate ``gld8tr worker`` processes; ``worker.embedded.ThreadRunner`` runs jobs on a thread of the
+API process itself (``gld8tr serve`` embedded mode). Imported by the API (to enqueue by task name) and by the
+worker; it must not import torch or the pipeline.
 
 Choices, each for a failure mode of long late-acked jobs:
 * ``acks_late`` + ``reject_on_worker_lost``: a job whose worker dies is redelivered, not lost; the job record
@@ -13,9 +16,14 @@ Choices, each for a failure mode of long late-acked jobs:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Protocol
+
 from celery import Celery
 
-from api.settings import Settings
+from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.jobstore import JobStore
 
 TASK_RUN_SCENE = "gld8tr.run_scene"
 
@@ -53,3 +61,40 @@ def make_celery(settings: Settings) -> Celery:
         task_send_sent_event=False,
     )
     return app
+
+
+class JobRunner(Protocol):
+    def submit(self, job_id: str) -> None: ...
+    def queue_depth(self) -> int: ...
+    def ping(self) -> None: ...
+    def live_workers(self) -> list[str]: ...
+    def close(self) -> None: ...
+
+
+class CeleryRunner:
+    """Jobs go to the ``queue`` of a Redis broker; task id = job id, so a resend is recognisable."""
+
+    def __init__(self, settings: Settings, store: JobStore) -> None:
+        import redis
+
+        self.settings = settings
+        self.store = store
+        self.app = make_celery(settings)
+        self.task_name = TASK_RUN_SCENE
+        self.queue_key = kombu_prefix(settings) + settings.queue
+        self.broker = redis.Redis.from_url(settings.celery_broker_url, socket_timeout=5, socket_connect_timeout=5)
+
+    def submit(self, job_id: str) -> None:
+        self.app.send_task(self.task_name, args=[job_id], task_id=job_id, queue=self.settings.queue)
+
+    def queue_depth(self) -> int:
+        return int(self.broker.llen(self.queue_key))
+
+    def ping(self) -> None:
+        self.broker.ping()
+
+    def live_workers(self) -> list[str]:
+        return self.store.live_workers()  # workers write heartbeats; a busy solo worker cannot answer pings
+
+    def close(self) -> None:
+        self.broker.close()

@@ -1,7 +1,8 @@
 """The ``gld8tr`` command: one entry point, one subcommand per job.
 
 Each subcommand lives in its own module exposing ``add_arguments(parser)`` and ``main(args) -> int``; only the
-chosen module is imported, so ``gld8tr serve`` never loads torch and ``gld8tr run`` never loads FastAPI.
+chosen module is imported, so ``gld8tr serve`` never loads torch and ``gld8tr run --help`` loads neither torch
+nor FastAPI. Every user mistake (``core.errors.InputError``) ends as one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from core import __version__
 from core.errors import InputError, ModelNotAvailableError
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("core.commands.run", "generate a 3D scene (PLY) from one photo and a prompt"),
+    "run": ("gld8tr.commands.run", "generate a 3D scene (PLY) from one photo and a prompt"),
     "train": ("training.cli", "train the depth-completion or the feed-forward Gaussian network"),
     "benchmark": ("benchmark.cli", "score depth completion against ground-truth geometry"),
-    "serve": ("api.cli", "run the web service (embedded single-machine mode by default)"),
-    "worker": ("worker.cli", "run a Celery GPU worker"),
-    "models": ("core.commands.models", "list or prefetch model weights"),
-    "view": ("core.commands.view", "open a PLY or Gaussian splat file in the browser viewer"),
-    "render-video": ("core.commands.render_video", "render a fly-through MP4 of splats or points"),
+    "serve": ("gld8tr.commands.serve", "run the web service (embedded single-machine mode by default)"),
+    "worker": ("gld8tr.commands.worker", "run a Celery GPU worker"),
+    "models": ("gld8tr.commands.models", "list or prefetch model weights"),
+    "view": ("gld8tr.commands.view", "open a PLY or Gaussian splat file in the browser viewer"),
+    "render-video": ("gld8tr.commands.render_video", "render a fly-through MP4 of splats or points"),
 }
 
 log = logging.getLogger("gld8tr")

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from api.schemas import ACTIVE_STATUSES, TERMINAL_STATUSES, JobRecord, utcnow
+from service.schemas import ACTIVE_STATUSES, TERMINAL_STATUSES, JobRecord, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from api.schemas import JobRecord
-    from api.settings import Settings
+    from service.schemas import JobRecord
+    from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def deliver_in_background(url: str, job_id: str, body: bytes, secret: str, *, at
 
 def notify_job(settings: Settings, rec: JobRecord | None) -> threading.Thread | None:
     """Send a finished job's public body to its webhook, if it has one; None when there is nothing to send."""
-    from api.schemas import TERMINAL_STATUSES, JobPublic
+    from service.schemas import TERMINAL_STATUSES, JobPublic
 
     if rec is None or not rec.options.webhook or rec.status not in TERMINAL_STATUSES:
         return None

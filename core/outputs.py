@@ -1,0 +1,103 @@
+"""Writing a generated scene's outputs: the one function ``gld8tr run`` and the service worker both call.
+
+Why one function: the point cloud (PLY + sidecar JSON), the per-view PNGs, the preview strip and the fitted
+Gaussians must come out the same whichever entry point made them; two writers would drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import Cancelled
+
+log = logging.getLogger(__name__)
+
+PREVIEW_MAX_WIDTH = 1024
+"""The preview strip is scaled down to at most this many pixels wide."""
+
+
+@dataclass
+class WrittenOutputs:
+    """What :func:`write_outputs` wrote: the sidecar dict, and the Gaussian fit's metrics if a fit ran."""
+
+    sidecar: dict[str, Any]
+    gaussians: dict[str, Any] | None = None
+    files: list[Path] = field(default_factory=list)
+
+
+def make_preview(views: list[np.ndarray], path: str | Path) -> None:
+    """The generated views side by side (at most 4), scaled to at most ``PREVIEW_MAX_WIDTH`` px wide, as PNG."""
+    from PIL import Image
+
+    strip = np.concatenate(list(views[:4]), axis=1)
+    img = Image.fromarray(strip)
+    if img.width > PREVIEW_MAX_WIDTH:
+        img = img.resize((PREVIEW_MAX_WIDTH, max(1, round(img.height * PREVIEW_MAX_WIDTH / img.width))))
+    img.save(path, format="PNG")
+
+
+def write_outputs(
+    scene: Any,
+    ply_path: str | Path,
+    *,
+    views_dir: str | Path | None = None,
+    preview_path: str | Path | None = None,
+    gaussians_path: str | Path | None = None,
+    gs_iters: int | None = None,
+    gs_max_side: int | None = -1,
+    gs_axes: str = "opencv",
+    gs_method: str = "auto",
+    gs_init: str = "points",
+    gs_checkpoint: str | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    progress: bool = False,
+    on_progress: Callable[[str, int, int], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> WrittenOutputs:
+    """Write ``scene`` (a :class:`core.pipeline.Scene`): the PLY and its sidecar JSON (atomically, together),
+    the views into ``views_dir``, the preview strip to ``preview_path`` and, with ``gaussians_path``, Gaussians
+    of the views (``.ply`` 3DGS, ``.splat`` or ``.spz``, plus their ``.json`` metrics) made by ``gs_method``
+    (``core.gaussians.stage``: feed-forward, fit, or auto).
+
+    The fit is the slow part: ``should_cancel`` is checked before it and at each of its progress reports
+    (raising :class:`core.errors.Cancelled`); its time goes into ``scene.timings["gaussians"]``.
+    """
+    from core.pipeline import save_scene
+
+    ply_path = Path(ply_path)
+    sidecar = save_scene(scene, ply_path, views_dir=views_dir)
+    written = WrittenOutputs(sidecar=sidecar, files=[ply_path, ply_path.with_suffix(".json")])
+    if preview_path is not None:
+        make_preview(scene.views, preview_path)
+        written.files.append(Path(preview_path))
+    if gaussians_path is None:
+        return written
+
+    from core.gaussians.stage import gaussian_stage
+
+    if should_cancel is not None and should_cancel():
+        raise Cancelled("canceled before the Gaussian fit")
+
+    def report(stage: str, done: int, total: int) -> None:
+        if should_cancel is not None and should_cancel():
+            raise Cancelled("canceled during the Gaussian fit")
+        if on_progress is not None:
+            on_progress(stage, done, total)
+
+    t0 = time.perf_counter()
+    written.gaussians = gaussian_stage(
+        scene, gaussians_path, iters=gs_iters, max_side=gs_max_side, axes=gs_axes, device=device,  # type: ignore[arg-type]
+        seed=seed, progress=progress, on_progress=report, method=gs_method, init=gs_init,  # type: ignore[arg-type]
+        checkpoint=gs_checkpoint,
+    )
+    scene.timings["gaussians"] = time.perf_counter() - t0
+    written.files += [Path(gaussians_path), Path(gaussians_path).with_suffix(".json")]
+    return written
