@@ -10,9 +10,9 @@ import torch
 
 av = pytest.importorskip("av")
 
-from gld8tr.cli import main as cli_main  # noqa: E402
 from core.gaussians import save_gaussians  # noqa: E402
 from core.gaussians.model import Gaussians, rgb_to_sh_dc  # noqa: E402
+from gld8tr.cli import main as cli_main  # noqa: E402
 
 
 def _decode(path) -> list[np.ndarray]:

@@ -118,6 +118,7 @@ def service_env(redis_url: str, key_prefix: str, s3_endpoint: str) -> dict[str, 
         "GLD8TR_WORKER_HEARTBEAT_S": "1",
         "GLD8TR_MAX_DELIVERIES": "3",
         "GLD8TR_GS_ITERS": "20",  # Gaussian fits only need to run, not to converge, in the tests
+        "GLD8TR_GS_METHOD": "fit",  # these tests exercise the fit (feed-forward: test_service_gaussians.py)
         "GLD8TR_GS_MAX_SIDE": "48",
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",

@@ -69,8 +69,8 @@ def test_bad_layouts_give_clear_errors(tmp_path):
 
 
 def test_train_on_srn_layout(tmp_path):
-    from gld8tr.cli import main as cli_main
     from core.splatter import SplatterNet
+    from gld8tr.cli import main as cli_main
 
     write_srn_fixture(tmp_path / "srn", objects=4)
     (tmp_path / "srn" / "cars_val").symlink_to(tmp_path / "srn" / "cars_train")
