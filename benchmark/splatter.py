@@ -83,10 +83,10 @@ def quality(checkpoint: Path, cache_dir: Path) -> dict[str, float]:
 
 
 def stage(image: str, checkpoint: str | None, repeats: int, fit_iters: int | None, device: str,
-          max_side: int | None = -1) -> dict:
+          max_side: int | None = -1, eval_max_side: int | None = 160) -> dict:
     """Feed-forward vs fit on one 512-px ``stage`` scene (time and input-view PSNR)."""
     from core.gaussians.fit import FitConfig, fit_gaussians
-    from core.gaussians.stage import EVAL_MAX_SIDE, _feedforward
+    from core.gaussians.stage import _feedforward
     from core.pipeline import generate_scene
     from core.splatter.feedforward import feedforward_gaussians, load_model
 
@@ -100,14 +100,15 @@ def stage(image: str, checkpoint: str | None, repeats: int, fit_iters: int | Non
         c0 = time.process_time()
         times.append(feedforward_gaussians(scene, checkpoint=checkpoint, device=device, max_side=max_side).seconds)
         cpu.append(time.process_time() - c0)
-    ff_metrics, _ = _feedforward(scene, device=device, max_side=max_side, checkpoint=checkpoint)
+    ff_metrics, _ = _feedforward(scene, device=device, max_side=max_side, checkpoint=checkpoint,
+                                 eval_max_side=eval_max_side)
     out = {"image": image, "views": len(scene.views), "size": list(scene.views[0].shape[1::-1]),
            "generation_seconds": round(gen_s, 2), "feedforward_seconds": round(statistics.median(times), 3),
            "feedforward_cpu_seconds": round(statistics.median(cpu), 3),
            "feedforward_seconds_all": [round(t, 3) for t in times],
            "feedforward_gaussians": ff_metrics["num_gaussians"],
            "feedforward_psnr_input_db": ff_metrics["psnr_input_db"],
-           "feedforward_psnr_views_db": ff_metrics["psnr_views_db"], "psnr_eval_max_side": EVAL_MAX_SIDE,
+           "feedforward_psnr_views_db": ff_metrics["psnr_views_db"], "psnr_eval_max_side": eval_max_side,
            "device": device}
     if fit_iters == 0:
         return out
@@ -153,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default=None, help="splatter checkpoint for --stage (default: shipped)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ff-max-side", type=int, default=-1, help="feed-forward working resolution (-1: default)")
+    parser.add_argument("--eval-max-side", type=int, default=160,
+                        help="resolution of the feed-forward PSNRs (160: the fit's CPU working resolution; 0: full)")
     parser.add_argument("--fit-iters", type=int, default=None,
                         help="fit iterations (default: the device default; 0 skips the fit)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -167,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("%s", results["quality"][-1])
     if args.stage:
         results["stage"] = stage(args.stage, args.checkpoint, args.repeats, args.fit_iters, args.device,
-                                 args.ff_max_side)
+                                 args.ff_max_side, args.eval_max_side or None)
         log.info("%s", results["stage"])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

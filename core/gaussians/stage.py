@@ -102,7 +102,8 @@ def gaussian_stage(
     return summary
 
 
-def _feedforward(scene: SceneLike, *, device: str, max_side: int | None, checkpoint: str | None):  # noqa: ANN202
+def _feedforward(scene: SceneLike, *, device: str, max_side: int | None, checkpoint: str | None,  # noqa: ANN202
+                 eval_max_side: int | None = EVAL_MAX_SIDE):
     """Feed-forward splats and their metrics, with PSNR per view measured like the fit's (``EVAL_MAX_SIDE``)."""
     import torch
 
@@ -112,7 +113,7 @@ def _feedforward(scene: SceneLike, *, device: str, max_side: int | None, checkpo
     result = feedforward_gaussians(scene, checkpoint=checkpoint, device=device, max_side=max_side)
     dev = torch.device(result.device)
     _, render = pick_renderer("auto", dev)
-    cams, targets = _resize_targets(scene.cameras, scene.views, EVAL_MAX_SIDE, dev)
+    cams, targets = _resize_targets(scene.cameras, scene.views, eval_max_side, dev)
     psnrs = evaluate(result.gaussians.to(dev), cams, targets, render)
     return {**result.summary(), "iterations": 0, "renderer": "splatter-net", "psnr_input_db": round(psnrs[0], 3),
-            "psnr_views_db": [round(p, 3) for p in psnrs], "eval_max_side": EVAL_MAX_SIDE}, result.gaussians
+            "psnr_views_db": [round(p, 3) for p in psnrs], "eval_max_side": eval_max_side}, result.gaussians
