@@ -1,9 +1,11 @@
-"""``gld8tr train``: train the depth-completion network (or, for ``task: splatter`` recipes, the feed-forward
-Gaussian network) from a YAML recipe, or evaluate a checkpoint.
+"""``gld8tr train``: train the depth-completion network (or, with ``task: camera`` in the recipe, the camera
+module; with ``task: splatter``, the feed-forward Gaussian network) from a YAML recipe, or evaluate a checkpoint.
 
     gld8tr train --config configs/tiny.yaml --out runs/tiny            # minutes on a CPU
+    gld8tr train --config configs/camera.yaml --out runs/camera        # the point-cloud camera module
     gld8tr train --out runs/tiny --resume                              # continue after Ctrl-C
     gld8tr train --config configs/base.yaml --eval core/weights/gld8tr-depth --out runs/eval
+    torchrun --nproc_per_node 8 --no-python gld8tr train --config configs/base.yaml --out runs/base   # 8 GPUs
 
 Light to import: torch and the trainer load inside :func:`main`.
 """
@@ -32,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from training.splatter_config import is_splatter_recipe
-    from training.train_config import TrainConfig
+    from training.train_config import load_recipe
 
     out = Path(args.out)
     recipe = out / "train.yaml" if args.resume else args.config
@@ -45,26 +47,64 @@ def main(args: argparse.Namespace) -> int:
         saved = out / "train.yaml"
         if not saved.is_file():
             raise InputError(f"--resume: {out} holds no run (no train.yaml)")
-        cfg = TrainConfig.load(saved, overrides)
-        if args.config and TrainConfig.load(args.config, overrides) != cfg:
+        cfg = load_recipe(saved, overrides)
+        if args.config and load_recipe(args.config, overrides) != cfg:
             log.warning("--config differs from the recipe saved in %s; resuming with the saved recipe", saved)
     elif args.config:
-        cfg = TrainConfig.load(args.config, overrides)
+        cfg = load_recipe(args.config, overrides)
     else:
         raise InputError("--config is required (unless --resume)")
+    if cfg.task == "camera":
+        return _camera(cfg, args, out)
 
     if args.eval:
         return _evaluate(cfg, Path(args.eval), out)
 
+    from training.distributed import init_distributed, shutdown
     from training.trainer import Trainer
 
-    trainer = Trainer(cfg, out, resume=args.resume)
-    if args.resume:
-        log.info("resuming run %s at step %d of %d", out, trainer.step, cfg.max_steps)
-    else:
-        log.info("new run %s: %d steps, model %d parameters", out, cfg.max_steps, trainer.model.num_parameters())
+    ctx = init_distributed(cfg.device)  # under torchrun: one process per device, rank 0 writes
+    try:
+        trainer = Trainer(cfg, out, resume=args.resume, dist=ctx)
+        if args.resume:
+            log.info("resuming run %s at step %d of %d", out, trainer.step, cfg.max_steps)
+        else:
+            log.info("new run %s: %d steps, model %d parameters, %d process(es) on %s", out, cfg.max_steps,
+                     trainer.model.num_parameters(), ctx.world_size, ctx.device)
+        metrics = trainer.train()
+    finally:
+        shutdown()
+    if ctx.is_main:
+        log.info("done at step %d; checkpoint: %s (use --depth-model ckpt:%s)", trainer.step, out, out)
+        sys.stdout.write(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def _camera(cfg, args: argparse.Namespace, out: Path) -> int:
+    """``task: camera``: train the point-cloud camera module, or evaluate a checkpoint on the validation frames."""
+    from training.camera.trainer import CameraTrainer
+
+    if args.eval:
+        import torch
+
+        from core.camera_recovery import PointCloudCameraNet
+        from training.camera.data import synthetic_depth_cache
+        from training.camera.trainer import validate
+
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+        cache_dir = Path(cfg.data.cache_dir) if cfg.data.cache_dir else out / "cache"
+        metrics = validate(PointCloudCameraNet.from_pretrained(args.eval), synthetic_depth_cache(cfg.data, "val",
+                           cache_dir), cfg)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "eval.json").write_text(json.dumps({"checkpoint": str(args.eval), **metrics}, indent=2) + "\n")
+        sys.stdout.write(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        return 0
+    trainer = CameraTrainer(cfg, out, resume=args.resume)
+    log.info("%s camera run %s at step %d of %d, model %d parameters", "resuming" if args.resume else "new", out,
+             trainer.step, cfg.max_steps, trainer.model.num_parameters())
     metrics = trainer.train()
-    log.info("done at step %d; checkpoint: %s (use --depth-model ckpt:%s)", trainer.step, out, out)
+    log.info("done at step %d; checkpoint: %s (use --camera-model %s)", trainer.step, out, out)
     sys.stdout.write(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return 0
 
@@ -110,11 +150,13 @@ def _evaluate(cfg, ckpt: Path, out: Path) -> int:
 
 
 def _table(m: dict[str, float]) -> str:
-    rows = [("gld8tr completion (holes)", "hole"), ("nearest-valid fill (holes)", "nearest_hole"),
-            ("laplacian fill (holes)", "laplacian_hole"),
-            ("aligned mono, scale+shift (holes)", "alignedmono_hole"), ("gld8tr monocular (whole frames)", "frame"),
-            ("gld8tr monocular, median-scaled", "frame_scaled"),
-            ("constant depth, median-scaled", "constant_frame_scaled")]
+    """The evaluation as the model card's table: the network, the benchmark's baselines by name, the monocular rows."""
+    from core.backends.registry import COMPLETION_BASELINES
+
+    rows = [("gld8tr completion (holes)", "hole")]
+    rows += [(f"{name} (holes)", f"{name}_hole") for name in COMPLETION_BASELINES]
+    rows += [("gld8tr monocular (whole frames)", "frame"), ("gld8tr monocular, median-scaled", "frame_scaled"),
+             ("constant depth, median-scaled", "constant_frame_scaled")]
     lines = [f"{'method':<36}{'AbsRel':>9}{'delta1':>9}{'MAE m':>9}{'RMSE m':>9}{'pixels':>10}"]
     for label, key in rows:
         if f"{key}_absrel" in m:
