@@ -98,7 +98,8 @@ def create_worker_app(ctx: WorkerContext) -> Celery:
     settings = ctx.settings
     app = make_celery(settings)
 
-    @app.task(name=TASK_RUN_SCENE, bind=True, acks_late=True, reject_on_worker_lost=True)
+    # max_retries=None: no count limit from Celery (whose default is 3); the time budget decides (retry_delay).
+    @app.task(name=TASK_RUN_SCENE, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
     def run_scene(self: Task, job_id: str) -> str:
         with hard_time_limit(ctx, job_id):
             try:
@@ -111,6 +112,6 @@ def create_worker_app(ctx: WorkerContext) -> Celery:
                     return "failed"
                 log.warning("job %s: transient error, retry %d in %d s: %s", job_id, self.request.retries + 1,
                             delay, exc)
-                raise self.retry(exc=exc, countdown=delay, max_retries=None) from exc
+                raise self.retry(exc=exc, countdown=delay) from exc
 
     return app

@@ -38,7 +38,10 @@ def test_job_survives_a_20_second_storage_restart(
                 assert c.get(f"/scenes/{job_id}").json()["status"] in ("queued", "running")
                 time.sleep(1)
             s3.start(wait=False)  # same ports, same data; it takes a while to serve again
-            job = wait_status(c, job_id, {"succeeded", "failed", "canceled"}, timeout=240)
+            try:
+                job = wait_status(c, job_id, {"succeeded", "failed", "canceled"}, timeout=240)
+            except TimeoutError as exc:
+                pytest.fail(f"{exc}\nworker log:\n{worker.log()[-6000:]}")
             assert job["status"] == "succeeded", (job, worker.log()[-4000:])
         assert "transient error, retry" in worker.log()
     finally:
