@@ -6,9 +6,15 @@ tiny checkpoint in the original names, fp32), once with models resident and once
 (idle models offloaded to the CPU). Real models can be timed instead with ``--inpainter`` / ``--depth-model``
 / ``--completer`` specs (e.g. ``sd2-inpainting``) when their weights are in the cache.
 
+Then the project's own device path (``core_stage_figures``): the point renderer (1M points into 512x512), the
+shipped depth network at 512x336 with its device-side Laplacian prior and seam correction, the Laplacian prior
+alone (torch conjugate gradients on the device against scipy's sparse LU on the CPU), the reference Gaussian
+rasteriser (forward + backward) and a whole ``stage`` scene per stage. ``--core-only`` skips the Hugging Face
+models; ``--device cpu`` runs the same code on the CPU.
+
 On a machine without CUDA it prints why and exits 0, so CI can call it unconditionally.
 
-    python -m benchmark.gpu_smoke [--repeats 3] [--low-vram] [--size 512]
+    python -m benchmark.gpu_smoke [--repeats 3] [--low-vram] [--size 512] [--core-only]
 """
 
 from __future__ import annotations
@@ -79,6 +85,69 @@ def _tiny_invisible_stitch(out_dir: Path) -> Path:
     return out_dir
 
 
+def core_stage_figures(device: str, repeats: int = 3) -> list[tuple[str, str, float, float, float]]:
+    """Rows ``(stage, what, first s, median s, peak MiB)`` of the project's own code on ``device``."""
+    import numpy as np
+    import torch
+
+    from benchmark.gaussian_speed import _leaf, test_scene
+    from benchmark.render_speed import _lifted_cloud
+    from core.backends.registry import build
+    from core.camera import Intrinsics, invert_pose, pose_from_yaw_pitch
+    from core.depthnet.laplace import laplacian_fill_torch
+    from core.fill import laplacian_fill
+    from core.gaussians.rasterize import rasterize_reference
+    from core.io.image import load_image
+    from core.pipeline import generate_scene
+    from core.render import render_points_world_size
+
+    rows: list[tuple[str, str, float, float, float]] = []
+    peaks: dict[str, float] = {}
+
+    def add(stage: str, what: str, fn: Callable[[], object]) -> None:
+        times = _timed(fn, repeats, stage, peaks, device)
+        rows.append((stage, what, times[0], float(np.median(times[1:] or times)), peaks.get(stage, 0.0)))
+
+    pts, colors, size = _lifted_cloud(1_000_000, device)
+    K = Intrinsics.from_fov(512, 512).matrix(device)
+    w2c = invert_pose(pose_from_yaw_pitch(20.0, 0.0, (0.05, 0.0, 0.0))).to(device)
+    add("render", "1M points, 512x512", lambda: render_points_world_size(pts, colors, size, K, w2c, 512, 512))
+
+    photo = np.asarray(load_image(Path(__file__).resolve().parent.parent / "examples" / "coffee.jpg"))[:336, :512]
+    known = np.zeros(photo.shape[:2], bool)
+    known[:, :300] = True
+    depth = np.where(known, 2.0 + np.linspace(0, 1, photo.shape[1])[None, :], 0).astype(np.float32)
+    completer = build("depth_completer", "gld8tr", device=device)
+    add("complete", "gld8tr 512x336, half known", lambda: completer(photo, depth, known))
+
+    rng = np.random.default_rng(0)
+    vals = rng.normal(size=(208, 320)).cumsum(1) / 20
+    kn = np.ones((208, 320), bool)
+    kn[:, 200:290] = False
+    v_t = torch.from_numpy(vals)[None, None].to(device)
+    k_t = torch.from_numpy(kn)[None, None].to(device)
+    add("laplace-torch", f"CG on {device}, 320x208", lambda: laplacian_fill_torch(v_t, k_t))
+    t0 = time.perf_counter()
+    laplacian_fill(vals, kn)
+    rows.append(("laplace-scipy", "sparse LU on the CPU", time.perf_counter() - t0, time.perf_counter() - t0, 0.0))
+
+    g, cam = test_scene(160)
+    g = g.to(device)
+
+    def gaussian_step() -> None:
+        leaf = _leaf(g)
+        rasterize_reference(leaf, cam).image.abs().mean().backward()
+
+    add("gaussians", "reference rasteriser fwd+bwd, 160 px", gaussian_step)
+
+    scene = generate_scene(photo, mode="stage", device=device, seed=0)  # warm
+    scene = generate_scene(photo, mode="stage", device=device, seed=0)
+    for stage, seconds in scene.timings.items():
+        rows.append((f"stage:{stage}", "generate_scene stage, 512x336", seconds, seconds,
+                     scene.peak_memory_mb.get(stage, 0.0)))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
@@ -88,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depth-model", default=None, help="depth estimator spec (default: tiny Depth Anything)")
     parser.add_argument("--completer", default=None, help="depth completer spec (default: tiny Invisible Stitch)")
     parser.add_argument("--steps", type=int, default=4, help="diffusion steps")
+    parser.add_argument("--core-only", dest="core_only", action="store_true",
+                        help="only the project's own stages (renderer, depth net, prior, rasteriser, pipeline)")
     parser.add_argument(
         "--device",
         default="cuda",
@@ -105,14 +176,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from core.backends import hf_tiny, registry
-    from core.vram import memory_snapshot
 
     device = args.device
+    if device == "cpu":
+        from core.threads import apply_thread_policy
+
+        apply_thread_policy(0)  # a busy CPU with torch's default threads measures contention, not the code
     name = torch.cuda.get_device_name(0) if device == "cuda" else "CPU (dry run)"
     print(f"gpu_smoke: {name}, torch {torch.__version__}, low_vram={args.low_vram}")
     peaks: dict[str, float] = {}
     rows: list[tuple[str, str, float, float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
+        if args.core_only:
+            rows.extend(core_stage_figures(device, args.repeats))
+            _print_rows(rows, device)
+            return 0
         root = Path(tmp)
         inpainter_spec = args.inpainter or f"diffusers:{hf_tiny.build_tiny_inpaint_pipeline(root / 'sd')}"
         depth_spec = args.depth_model or f"transformers:{hf_tiny.build_tiny_depth_anything(root / 'da')}"
@@ -142,11 +220,18 @@ def main(argv: list[str] | None = None) -> int:
             steady = times[1:] or times
             rows.append((stage, spec, times[0], float(np.median(steady)), peaks.get(stage, 0.0)))
 
-    print(f"{'stage':<14} {'first s':>8} {'median s':>9} {'peak MiB':>9}  spec")
-    for stage, spec, first, median, peak in rows:
-        print(f"{stage:<14} {first:>8.3f} {median:>9.3f} {peak:>9.1f}  {spec}")
-    print("memory now:", {k: round(v, 1) for k, v in memory_snapshot(device).items()})
+    rows.extend(core_stage_figures(device, args.repeats))
+    _print_rows(rows, device)
     return 0
+
+
+def _print_rows(rows: list[tuple[str, str, float, float, float]], device: str) -> None:
+    from core.vram import memory_snapshot
+
+    print(f"{'stage':<16} {'first s':>8} {'median s':>9} {'peak MiB':>9}  spec")
+    for stage, spec, first, median, peak in rows:
+        print(f"{stage:<16} {first:>8.3f} {median:>9.3f} {peak:>9.1f}  {spec}")
+    print("memory now:", {k: round(v, 1) for k, v in memory_snapshot(device).items()})
 
 
 class _load_timer:  # noqa: N801 - used like a function in a with-statement

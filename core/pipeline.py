@@ -72,6 +72,7 @@ class GenerationSettings:
     inpaint_dilate: int = 2  # dilate the inpaint mask
     edge_grazing_deg: float = DEFAULT_EDGE_GRAZING_DEG  # steeper depth change = discontinuity
     compute_normals: bool = True
+    device_loop: bool | None = None  # masks, completion and lifting on the device (None: off the CPU only)
 
 
 @dataclass
@@ -225,18 +226,62 @@ def _lift(
     device: torch.device,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """World points, colours, world radii and normals of the ``select``ed pixels of one view."""
-    d = torch.tensor(depth, dtype=torch.float32, device=device)
+    d = torch.as_tensor(depth, dtype=torch.float32, device=device)
     K = camera.intrinsics.matrix(device)
     pts_cam = unproject_depth(d, K)
-    sel = torch.tensor(select, dtype=torch.bool, device=device)
+    sel = torch.as_tensor(select, dtype=torch.bool, device=device)
     pose = camera.cam_to_world.to(device)
     pts = pts_cam[sel] @ pose[:3, :3].T + pose[:3, 3]
-    colors = torch.tensor(image, dtype=torch.uint8, device=device)[sel]
+    colors = torch.as_tensor(image, dtype=torch.uint8, device=device)[sel]
     size = d[sel] * (settings.splat_scale / camera.intrinsics.fx)
     normals = None
     if settings.compute_normals:
         normals = _normals_from_points(pts_cam)[sel] @ pose[:3, :3].T
     return pts, colors, size, normals
+
+
+def _device_view(
+    cloud: _Cloud, cam: Camera, intr: Intrinsics, inpaint: Any, completer: Any, prompt: str, seed: int,
+    settings: GenerationSettings, timer: _Timer,
+) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Step 4 for one camera with everything but the inpainter on the cloud's device: render, masks
+    (:mod:`core.masks_device`), completion (``complete_tensor`` when the completer has it), edge snapping and
+    lifting. Only the rendered view and its mask go to the host, for the inpainter, and the inpainted view comes
+    back. Returns ``(view, depth, inpaint mask, new point count)``, the last three still on the device."""
+    from core.masks_device import dilate_t, erode_t, fill_from_nearest_t, snap_depth_edges_t, thin_cracks_t
+
+    dev = cloud.device
+    H, W = intr.height, intr.width
+    with timer("render"):
+        pts, cols, size = cloud.tensors()
+        r = render_points_world_size(pts, cols, size, intr.matrix(dev), cam.world_to_cam().to(dev), H, W)
+    with timer("masks"):
+        cracks = thin_cracks_t(r.mask, settings.crack_radius)
+        rimg = fill_from_nearest_t(r.image, r.mask, cracks)
+        rdep = fill_from_nearest_t(r.depth, r.mask, cracks)
+        covered = r.mask | cracks
+        holes = ~covered
+        known = erode_t(covered, settings.coverage_erode)
+        any_hole = bool(holes.any())  # the one decision the host needs
+        inpaint_mask = dilate_t(~known, settings.inpaint_dilate) if any_hole else torch.zeros_like(holes)
+    if not any_hole:
+        return rimg, rdep, inpaint_mask, torch.zeros((), dtype=torch.int64, device=dev)
+    with timer("inpaint"):
+        view = inpaint(rimg.cpu().numpy(), inpaint_mask.cpu().numpy(), prompt, seed=seed)
+    with timer("complete"):
+        known_depth = known & (rdep > 0)
+        sparse = torch.where(known_depth, rdep, 0.0)
+        if hasattr(completer, "complete_tensor"):
+            completed = completer.complete_tensor(view, sparse, known_depth).to(dev)
+        else:  # a backend without a tensor entry point: one host round trip
+            completed = torch.from_numpy(completer(view, sparse.cpu().numpy(), known_depth.cpu().numpy())).to(dev)
+        full = torch.where(covered & (rdep > 0), rdep, completed.float())
+        full = torch.where(torch.isfinite(full) & (full > 0), full, 0.0)
+    with timer("merge"):
+        full = snap_depth_edges_t(full, intr.fx, settings.edge_grazing_deg)
+        new = holes & (full > 0)
+        cloud.add(*_lift(full, view, new, cam, settings, dev))
+    return view, full, inpaint_mask, new.sum()
 
 
 def generate_scene(
@@ -314,10 +359,20 @@ def generate_scene(
     progress("view", 1, len(cameras))
 
     # 4. Every further camera.
+    on_device = settings.device_loop if settings.device_loop is not None else dev.type != "cpu"
     for i, cam in enumerate(cameras[1:], start=1):
         if should_cancel is not None and should_cancel():
             raise Cancelled(f"cancelled after {i} of {len(cameras)} views")
         assert completer is not None and inpaint is not None
+        if on_device:
+            view, full, inpaint_mask, new = _device_view(cloud, cam, intr, inpaint, completer, prompt, seed + i,
+                                                         settings, timer)
+            views.append(view)
+            depths.append(full)
+            masks.append(inpaint_mask)
+            new_counts.append(new)
+            progress("view", i + 1, len(cameras))
+            continue
         with timer("render"):
             pts, cols, size = cloud.tensors()
             r = render_points_world_size(pts, cols, size, intr.matrix(dev), cam.world_to_cam().to(dev), H, W)
@@ -358,6 +413,11 @@ def generate_scene(
         masks.append(inpaint_mask)
         new_counts.append(int(new.sum()))
         progress("view", i + 1, len(cameras))
+    # Views of the device loop come back to the host once, after the loop.
+    depths = [d.cpu().numpy() if isinstance(d, torch.Tensor) else d for d in depths]
+    masks = [m.cpu().numpy() if isinstance(m, torch.Tensor) else m for m in masks]
+    views = [v.cpu().numpy() if isinstance(v, torch.Tensor) else v for v in views]
+    new_counts = [int(n) for n in new_counts]
 
     # 5. Assemble.
     points, colors, normals = cloud.numpy()

@@ -7,9 +7,10 @@ the self-training mask generator, the benchmark pair builder and the Gaussian st
 Why this design: one ``scatter_reduce(amin)`` over a packed 64-bit key ``(float32 bits of z) << 32 | point id``
 resolves the z-buffer in a single pass. Positive float32 values order like their bit patterns, so the smallest
 key is the nearest point, ties go to the lowest point id, and the result is exact and deterministic on every
-device (no atomics on floats, no sorting). Disks wider than one pixel are drawn by offset copies, and only the
-points whose radius reaches a given offset are copied for it (points are sorted by radius once), so a cloud of
-mostly small points costs little more than one fragment per point.
+device (no atomics on floats, no sorting). Disks wider than one pixel are drawn by offset copies, only for the
+points whose disk reaches a neighbouring pixel centre, and per offset only those whose radius reaches it, so a
+cloud of mostly small points costs little more than one fragment per point. The offset loop never waits for the
+device: what it needs is read back in one transfer before it (see ``_splat_into``).
 
 ``render_points_reference`` is a slow, obviously-correct version (per-pixel brute force) that tests compare with.
 """
@@ -17,11 +18,10 @@ mostly small points costs little more than one fragment per point.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import torch
-
-from core.camera import transform_points
 
 MAX_RADIUS_PX = 16.0
 """Splat radii are clamped to this many pixels so a point right in front of a camera cannot flood the frame."""
@@ -53,6 +53,22 @@ def splat_radius_px(points_world_size: torch.Tensor | float, z: torch.Tensor, fo
     return torch.as_tensor(points_world_size, dtype=z.dtype, device=z.device) * focal_px / z.clamp_min(1e-8)
 
 
+def _offset_plan(reach: int) -> list[tuple[int, int, float, float]]:
+    """Offsets ``(dx, dy)`` around the centre pixel with the nearest and farthest distance of their pixel centre.
+
+    The pixel centre at (dx, dy) lies between ``dmin`` and ``dmax`` from any point that rounds to the centre.
+    """
+    plan = []
+    for dy in range(-reach, reach + 1):
+        for dx in range(-reach, reach + 1):
+            if dx == 0 and dy == 0:
+                continue
+            dmin = math.hypot(max(abs(dx) - 0.5, 0.0), max(abs(dy) - 0.5, 0.0))
+            dmax = math.hypot(abs(dx) + 0.5, abs(dy) + 0.5)
+            plan.append((dx, dy, dmin, dmax))
+    return plan
+
+
 def _splat_into(
     key: torch.Tensor,  # [M] int64 packed (z bits, point id)
     u: torch.Tensor,  # [M] pixel x
@@ -60,21 +76,25 @@ def _splat_into(
     radius: torch.Tensor | None,  # [M] pixels, or None for one pixel per point
     height: int,
     width: int,
+    valid: torch.Tensor | None = None,  # [M] bool, False = not drawn (behind the camera)
 ) -> torch.Tensor:
     """Draw every point's disk into a z-buffer of packed keys; returns it as [H*W] int64 (``EMPTY`` = no point).
 
     A pixel (x, y) is covered when its centre lies within ``radius`` of (u, v); the nearest pixel is always
-    covered so that a point never falls between pixel centres. Why it is fast: the buffer is padded by twice the
-    largest reach, so after culling the points that cannot touch the image no fragment needs a bounds check; each
-    offset beyond the centre is drawn only for the points whose radius can reach it (points sorted by radius
-    once, so that is a prefix), and misses go to a trash slot instead of being compacted.
+    covered so that a point never falls between pixel centres. Why it is fast: nothing is compacted on the way
+    to the centre pass (points that cannot touch the image go to a trash slot), so the common case is a few
+    elementwise passes and one ``scatter_reduce``. The buffer is padded by twice the largest reach, so no
+    fragment needs a bounds check. Only points whose disk can reach a neighbouring pixel centre (radius at
+    least the distance to the nearest neighbour) take part in the offset passes; they are selected once and
+    sorted by radius, so each offset draws a prefix of them. Every prefix length is read back in one transfer
+    before the loop: the loop itself never waits for the device.
     """
     device = key.device
     reach = 0
     r = None
     if radius is not None and u.shape[0] > 0:
         r = radius.clamp(max=MAX_RADIUS_PX)
-        rmax = float(r.max())
+        rmax = float(r.max())  # one device read per render
         reach = math.ceil(rmax + 0.5) if rmax >= 0.5 else 0  # a disk under 0.5 px never reaches a neighbour
     pad = 2 * reach
     pw, ph = width + 2 * pad, height + 2 * pad
@@ -84,62 +104,82 @@ def _splat_into(
     ui = torch.floor(u + 0.5)
     vi = torch.floor(v + 0.5)
     keep = (ui >= -reach) & (ui <= width - 1 + reach) & (vi >= -reach) & (vi <= height - 1 + reach)
-    if not bool(keep.all()):
-        sel = torch.nonzero(keep).squeeze(1)
-        key, u, v, ui, vi = key[sel], u[sel], v[sel], ui[sel], vi[sel]
-        r = r[sel] if r is not None else None
-    lin = (vi.long() + pad) * pw + (ui.long() + pad)
-    # The centre pixel: inside the image or in the padding (cropped away below).
+    if valid is not None:
+        keep &= valid
+    # Centre pixel of each kept point: inside the image or in the padding (cropped away below); others to trash.
+    lin = torch.where(keep, (vi + pad) * pw + (ui + pad), trash).long()
     zbuf.scatter_reduce_(0, lin, key, reduce="amin")
 
-    if reach > 0 and r is not None and u.shape[0] > 0:
-        # Stable: a constant radius keeps the original order, so the gathers below stay sequential in memory.
-        order = torch.sort(r, descending=True, stable=True).indices
-        order = order[: int((r >= 0.5).sum())]
-        r_s, key_s, lin_s = r[order], key[order], lin[order]
-        fu_s = (u - ui)[order]
-        fv_s = (v - vi)[order]
-        # Coverage of offset (dx, dy): (dx - fu)^2 + (dy - fv)^2 <= r^2, i.e.
-        # c - 2 dx fu - 2 dy fv <= -(dx^2 + dy^2) with c = fu^2 + fv^2 - r^2 computed once.
-        c_s = fu_s * fu_s + fv_s * fv_s - r_s * r_s
-        neg_r = -r_s  # ascending, for searchsorted
-        trash_t = torch.tensor(trash, dtype=torch.int64, device=device)
-        for dy in range(-reach, reach + 1):
-            for dx in range(-reach, reach + 1):
-                if dx == 0 and dy == 0:
-                    continue
-                # The pixel centre at (dx, dy) lies between dmin and dmax from any point rounding to the centre.
-                dmin = math.hypot(max(abs(dx) - 0.5, 0.0), max(abs(dy) - 0.5, 0.0))
-                dmax = math.hypot(abs(dx) + 0.5, abs(dy) + 0.5)
-                q = torch.tensor([-dmin], device=device, dtype=neg_r.dtype)
-                k = int(torch.searchsorted(neg_r, q, right=True))
+    if reach > 0 and r is not None:
+        fu = u - ui
+        fv = v - vi
+        # A neighbouring centre is at least 1 - max(|fu|, |fv|) away: only points reaching that far need offsets.
+        spread = keep & (r >= 1.0 - torch.maximum(fu.abs(), fv.abs()))
+        sel = torch.nonzero(spread).squeeze(1)  # one device read per render
+        m = sel.numel()
+        if m > 0:
+            if m == r.shape[0]:  # every point spreads (wide splats): no gathers
+                r_s, key_s, lin_s, fu_s, fv_s = r, key, lin, fu, fv
+            else:
+                r_s, key_s, lin_s, fu_s, fv_s = (x.index_select(0, sel) for x in (r, key, lin, fu, fv))
+            plan = _offset_plan(reach)
+            rmin, rmax_s = torch.stack([r_s.min(), r_s.max()]).tolist()  # one device read per render
+            if any(rmin < dmin <= rmax_s for _, _, dmin, _ in plan):
+                # Radii straddle some offset's reach: sort by radius so each offset draws a prefix. Stable: a
+                # constant radius keeps the original order, so the gathers stay sequential in memory.
+                order = torch.sort(r_s, descending=True, stable=True).indices
+                r_s, key_s, lin_s, fu_s, fv_s = (x.index_select(0, order) for x in (r_s, key_s, lin_s, fu_s, fv_s))
+                dmins = torch.tensor([-p[2] for p in plan], device=device, dtype=r_s.dtype)
+                counts_t = torch.searchsorted(-r_s, dmins, right=True)  # candidates reaching dmin: a prefix
+                smallest = r_s[(counts_t - 1).clamp_min(0)]
+                sure_t = smallest >= torch.tensor([p[3] for p in plan], device=device, dtype=r_s.dtype)
+                counts, sure = counts_t.tolist(), sure_t.tolist()  # one device read per render
+            else:  # every offset is reached by all of them or by none: no sort
+                counts = [m if dmin <= rmin else 0 for _, _, dmin, _ in plan]
+                sure = [rmin >= dmax for _, _, _, dmax in plan]
+            # Coverage of offset (dx, dy): (dx - fu)^2 + (dy - fv)^2 <= r^2, i.e.
+            # c - 2 dx fu - 2 dy fv <= -(dx^2 + dy^2) with c = fu^2 + fv^2 - r^2 computed once.
+            c_s = fu_s * fu_s + fv_s * fv_s - r_s * r_s
+            for (dx, dy, _, _), k, all_cover in zip(plan, counts, sure, strict=True):
                 if k == 0:
                     continue
                 pix = lin_s[:k] + (dy * pw + dx)
-                if float(r_s[k - 1]) < dmax:  # not every candidate surely covers it: test each
-                    hit = c_s[:k].add(fu_s[:k], alpha=-2 * dx).add_(fv_s[:k], alpha=-2 * dy).le(-(dx * dx + dy * dy))
-                    pix = torch.where(hit, pix, trash_t)
+                if not all_cover:  # not every candidate surely covers it: test each, misses to the trash slot
+                    miss = c_s[:k].add(fu_s[:k], alpha=-2 * dx).add_(fv_s[:k], alpha=-2 * dy).gt(-(dx * dx + dy * dy))
+                    pix.masked_fill_(miss, trash)
                 zbuf.scatter_reduce_(0, pix, key_s[:k], reduce="amin")
+    if pad == 0:
+        return zbuf[:trash]
     return zbuf[:trash].view(ph, pw)[pad : pad + height, pad : pad + width].reshape(-1)
+
+
+def _camera_coords(
+    points: torch.Tensor, world_to_cam: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Camera-space x, y, z [N] of world points [N, 3].
+
+    Three matrix-vector products: a [N,3] x [3,3] matrix product is several times slower on the CPU (BLAS is
+    poor at an inner size of 3), and the renderer wants the coordinates as separate rows anyway.
+    """
+    R, t = world_to_cam[:3, :3], world_to_cam[:3, 3]
+    return tuple(torch.mv(points, R[i]).add_(t[i]) for i in range(3))  # type: ignore[return-value]
 
 
 def _project(
     points: torch.Tensor, K: torch.Tensor, world_to_cam: torch.Tensor, near: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Camera-space projection of points in front of the camera: ``(ids [M], u [M], v [M], z [M])``."""
-    cam = transform_points(points, world_to_cam)
-    z = cam[:, 2]
-    front = z > near
-    if bool(front.all()):
-        ids = torch.arange(points.shape[0], device=points.device)
-    else:
-        ids = torch.nonzero(front).squeeze(1)
-        cam = cam[ids]
-        z = z[ids]
+    """Pixel position of every point: ``(front [N] bool, u [N], v [N], z [N])``; ``front`` = z beyond ``near``.
+
+    Points behind the camera are not compacted away (that would cost a device read); their u, v are garbage
+    and ``front`` says to ignore them.
+    """
+    x, y, z = _camera_coords(points, world_to_cam.to(points))
     K = K.to(points)
-    u = K[0, 0] * cam[:, 0] / z + K[0, 2]
-    v = K[1, 1] * cam[:, 1] / z + K[1, 2]
-    return ids, u, v, z
+    front = z > near
+    safe_z = torch.where(front, z, 1.0)
+    u = (x * K[0, 0]).div_(safe_z).add_(K[0, 2])
+    v = (y * K[1, 1]).div_(safe_z).add_(K[1, 2])
+    return front, u, v, z
 
 
 def _check_inputs(points: torch.Tensor, colors: torch.Tensor, K: torch.Tensor, world_to_cam: torch.Tensor) -> None:
@@ -151,15 +191,13 @@ def _check_inputs(points: torch.Tensor, colors: torch.Tensor, K: torch.Tensor, w
     assert tuple(world_to_cam.shape) == (4, 4), f"world_to_cam must be [4, 4], got {tuple(world_to_cam.shape)}"
 
 
-def _radius_for(
-    radius_px: float | torch.Tensor | None, ids: torch.Tensor, n_points: int, device: torch.device
-) -> torch.Tensor | None:
+def _radius_for(radius_px: float | torch.Tensor | None, n_points: int, device: torch.device) -> torch.Tensor | None:
     if radius_px is None:
         return None
     if isinstance(radius_px, torch.Tensor) and radius_px.ndim > 0:
         assert radius_px.shape == (n_points,), f"radius_px must be a float or [N], got {tuple(radius_px.shape)}"
-        return radius_px.to(device=device, dtype=torch.float32)[ids]
-    return torch.full((ids.shape[0],), float(radius_px), device=device)
+        return radius_px.to(device=device, dtype=torch.float32)
+    return torch.full((n_points,), float(radius_px), device=device)
 
 
 def render_points(
@@ -188,19 +226,24 @@ def render_points(
     n = points.shape[0]
     assert n < 2**31, "at most 2^31 - 1 points"
 
-    ids, u, v, z = _project(points, K, world_to_cam, near)
-    radius = _radius_for(radius_px, ids, n, device)
+    front, u, v, z = _project(points, K, world_to_cam, near)
+    radius = _radius_for(radius_px, n, device)
 
     # One-pass z-buffer on a packed key: high 32 bits = float32 bits of z (monotonic for z > 0), low = point id.
-    key = (z.contiguous().view(torch.int32).long() << 32) | ids
-    zbuf = _splat_into(key, u, v, radius, height, width)
+    key = (z.view(torch.int32).long() << 32) | torch.arange(n, device=device)
+    zbuf = _splat_into(key, u, v, radius, height, width, valid=front)
 
-    hit = zbuf != EMPTY
-    index = torch.where(hit, zbuf & 0xFFFFFFFF, torch.full_like(zbuf, -1))
-    depth = torch.zeros(height * width, dtype=torch.float32, device=device)
-    depth[hit] = (zbuf[hit] >> 32).to(torch.int32).view(torch.float32)
-    image = torch.zeros((height * width, colors.shape[1]), dtype=colors.dtype, device=device)
-    image[hit] = colors[index[hit]]
+    # Unpack without arithmetic: as two int32 words the low one is the id and the high one the float32 bits of z;
+    # an empty pixel (EMPTY = 0x7FFFFFFF_FFFFFFFF) reads as id -1 and z NaN.
+    words = zbuf.view(torch.int32).view(-1, 2)
+    lo, hi = (0, 1) if sys.byteorder == "little" else (1, 0)
+    index = words[:, lo].long()
+    hit = index >= 0
+    depth = torch.where(hit, words[:, hi].view(torch.float32), 0.0)
+    if n > 0:  # gather then zero the empty pixels (index_select + multiply: much faster than fancy indexing)
+        image = colors.index_select(0, index.clamp_min(0)).mul_(hit[:, None])
+    else:
+        image = colors.new_zeros((height * width, colors.shape[1]))
     return PointRender(
         image=image.view(height, width, -1),
         depth=depth.view(height, width),
@@ -223,7 +266,7 @@ def render_points_world_size(
 ) -> PointRender:
     """``render_points`` with each disk's pixel radius = world size x focal / depth (perspective splats)."""
     K = torch.as_tensor(K, dtype=torch.float32, device=points.device)
-    cam_z = transform_points(points.float(), world_to_cam.to(points.device, torch.float32))[:, 2]
+    cam_z = _camera_coords(points.float(), world_to_cam.to(points.device, torch.float32))[2]
     radius = splat_radius_px(world_size, cam_z, float(K[0, 0])).clamp_min(min_radius_px)
     return render_points(points, colors, K, world_to_cam, height, width, radius_px=radius, near=near)
 
@@ -242,8 +285,11 @@ def render_points_reference(
     """Brute-force twin of :func:`render_points` for tests: every pixel tests every point. Tiny inputs only."""
     _check_inputs(points, colors, K, world_to_cam)
     n = points.shape[0]
-    ids, u, v, z32 = _project(points.float(), K.float(), world_to_cam.float(), near)
-    radius = _radius_for(radius_px, ids, n, points.device)
+    front, u, v, z32 = _project(points.float(), K.float(), world_to_cam.float(), near)
+    ids = torch.nonzero(front).squeeze(1)
+    u, v, z32 = u[ids], v[ids], z32[ids]
+    radius = _radius_for(radius_px, n, points.device)
+    radius = radius[ids] if radius is not None else None
     ui = torch.floor(u + 0.5)
     vi = torch.floor(v + 0.5)
     image = torch.zeros((height, width, colors.shape[1]), dtype=colors.dtype)

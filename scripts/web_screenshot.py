@@ -3,6 +3,8 @@ through the page in headless Chromium, the page captured once the viewer has dra
 
     python scripts/web_screenshot.py --image examples/coffee.jpg --prompt "a cup of coffee" --mode stage \
         --out docs/web.png
+    python scripts/web_screenshot.py --mode single --mobile 390x780 --scroll-to result --orbit 0 \
+        --out docs/web-phone.png
 
 Needs Debian's chromium + chromium-driver and selenium (``bash scripts/install_chromium.sh``). Runs the embedded
 default models on the CPU.
@@ -36,6 +38,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "web.png")
     ap.add_argument("--size", default="1280x1250", help="browser window, WIDTHxHEIGHT")
     ap.add_argument("--orbit", type=int, default=12, help="drag the view this many pixels sideways first")
+    ap.add_argument("--mobile", default="", help="emulate a phone screen of WIDTHxHEIGHT CSS pixels")
+    ap.add_argument("--scroll-to", default="", help="id of the element to scroll to before the capture")
     ap.add_argument("--port", type=int, default=8797)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -60,6 +64,10 @@ def main() -> None:
                     pass
                 time.sleep(0.5)
             driver = start_browser(tmp_path / "profile", tmp_path, size=(width, height))
+            if args.mobile:
+                w, h = (int(v) for v in args.mobile.split("x"))
+                driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                       {"width": w, "height": h, "deviceScaleFactor": 1, "mobile": True})
             driver.get(url + "/")
             wait_for(driver, lambda d: d.execute_script("return document.body.dataset.auth") == "ok", 30, "the page")
             driver.find_element("id", "image").send_keys(str(args.image.resolve()))
@@ -83,7 +91,10 @@ def main() -> None:
                     .release().perform()
                 time.sleep(2)
             driver.switch_to.default_content()
-            driver.execute_script("window.scrollTo(0, 0)")
+            if args.scroll_to:
+                driver.execute_script("document.getElementById(arguments[0]).scrollIntoView()", args.scroll_to)
+            else:
+                driver.execute_script("window.scrollTo(0, 0)")
             time.sleep(0.5)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             from PIL import Image

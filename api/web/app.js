@@ -10,7 +10,8 @@ const KEY_STORAGE = 'gld8tr.apiKey';
 const ACTIVE = new Set(['queued', 'running']);
 const POLL_MS = 700;
 const LIST_POLL_MS = 3000;
-const STAGE_NAMES = { view: 'view', gaussians: 'Gaussian fit, iteration', save: 'saving', upload: 'uploading' };
+const STAGE_NAMES = { view: 'view', gaussians: 'Gaussian fit, iteration', saving: 'saving the outputs',
+  starting: 'loading the inputs', retrying: 'retrying after a transient error' };
 
 const $ = (id) => document.getElementById(id);
 const state = { current: null, viewerFor: null, pollTimer: null, listTimer: null, keyWaiters: [] };
@@ -201,7 +202,7 @@ function statusLine(job) {
     case 'running': {
       if (!p.stage) return `Job ${short}: starting\u2026`;
       const what = STAGE_NAMES[p.stage] || p.stage;
-      const count = p.total ? ` ${p.done} of ${p.total}` : '';
+      const count = p.total && p.stage !== 'saving' ? ` ${p.done} of ${p.total}` : '';
       return `Job ${short}: running, ${what}${count} (${Math.round(p.percent)}%)`;
     }
     case 'succeeded': {

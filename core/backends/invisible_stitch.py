@@ -309,7 +309,7 @@ class InvisibleStitchCompleter:
         return torch.cat([rgb, rest], dim=1), ph, pw
 
     def _predict(self, model: Any, x: torch.Tensor) -> torch.Tensor:
-        """Metric depth [1, 1, h, w] for a raw input (padding, resizing and cropping included)."""
+        """Metric depth [B, 1, h, w] for a raw input [B, 5, h, w] (padding, resizing and cropping included)."""
         import torch.nn.functional as F
 
         padded, ph, pw = self._pad(x)
@@ -331,9 +331,11 @@ class InvisibleStitchCompleter:
         x = self.raw_input(image, depth, known_mask)
         # 2. Predict (and average with the mirrored prediction)
         with self._lock, torch.inference_mode(), on_device(self.model, self.device, self.low_vram) as model:
-            pred = self._predict(model, x)
-            if self.flip_average:
-                pred = 0.5 * (pred + torch.flip(self._predict(model, torch.flip(x, dims=[3])), dims=[3]))
+            if self.flip_average:  # the photo and its mirror image as one batch of 2: one pass over the weights
+                both = self._predict(model, torch.cat([x, torch.flip(x, dims=[3])]))
+                pred = 0.5 * (both[:1] + torch.flip(both[1:], dims=[3]))
+            else:
+                pred = self._predict(model, x)
         out = (pred[0, 0] * self.scaling).cpu().numpy()
         out = np.clip(out, MIN_DEPTH * self.scaling, None).astype(np.float32)  # bicubic can overshoot
         # 3. Keep the known depth exactly

@@ -52,24 +52,34 @@ class NetworkDepthCompleter:
     @torch.inference_mode()
     def __call__(self, image: np.ndarray, depth: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
         image, depth, known_mask = _check(image, depth, known_mask)
-        H, W = depth.shape
-        known = known_mask & (depth > 0) & np.isfinite(depth)
-        h, w = self._working_size(H, W)
+        out = self.complete_tensor(image, torch.from_numpy(depth), torch.from_numpy(known_mask))
+        return out.cpu().numpy().astype(np.float32)
+
+    @torch.inference_mode()
+    def complete_tensor(self, image: np.ndarray, depth: torch.Tensor, known_mask: torch.Tensor) -> torch.Tensor:
+        """:meth:`__call__` with the depth [H, W] and mask [H, W] as tensors (any device) and the result a float32
+        tensor on the model's device: the generation loop's device path keeps depth off the host. The image stays
+        a host array (it comes from the inpainter) and is resized there exactly as in :meth:`__call__`."""
         dev = next(self.model.parameters()).device
+        depth = depth.to(device=dev, dtype=torch.float32)
+        known = known_mask.to(dev).bool() & (depth > 0) & torch.isfinite(depth)
+        H, W = depth.shape
+        h, w = self._working_size(H, W)
         if (h, w) == (H, W):
             img_s, dep_s, kn_s = image, depth, known
         else:
             img_s = np.asarray(Image.fromarray(image).resize((w, h), Image.BILINEAR))
-            ys, xs = _nearest_indices(H, h), _nearest_indices(W, w)
+            ys = torch.from_numpy(_nearest_indices(H, h)).to(dev)
+            xs = torch.from_numpy(_nearest_indices(W, w)).to(dev)
             dep_s, kn_s = depth[ys[:, None], xs[None, :]], known[ys[:, None], xs[None, :]]
         rgb = torch.from_numpy(np.array(img_s, copy=True)).to(dev).permute(2, 0, 1)[None].float() / 255.0
-        d = torch.from_numpy(np.where(kn_s, dep_s, 0).astype(np.float32)).to(dev)[None, None]
-        m = torch.from_numpy(kn_s.astype(np.float32)).to(dev)[None, None]
+        d = torch.where(kn_s, dep_s, 0.0)[None, None]
+        m = kn_s.float()[None, None]
         pred_log = self.model.meet_known(self.model.predict_log(rgb, d, m), d, m)
         if (h, w) != (H, W):
             pred_log = F.interpolate(pred_log, size=(H, W), mode="bilinear", align_corners=False)
-        pred = self.model.depth_from_log(pred_log)[0, 0].float().cpu().numpy()
-        return np.where(known, depth, pred).astype(np.float32)
+        pred = self.model.depth_from_log(pred_log)[0, 0].float()
+        return torch.where(known, depth, pred)
 
 
 class NetworkDepthEstimator:

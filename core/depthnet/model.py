@@ -46,19 +46,18 @@ _RGB_MEAN = 0.45
 _RGB_STD = 0.25
 
 
-def nearest_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-    """Every pixel of ``values`` [B,1,H,W] takes the value of the nearest ``known`` pixel ({0,1}, same shape).
-
-    Jump flooding: each pixel keeps the coordinates of the best seed seen so far and, for steps of H/2, H/4, ...,
-    1 pixels (and a final 1), looks at the seeds of its 8 neighbours at that distance. Exact for almost every
-    pixel (rare ties and near-ties differ), O(H W log(max(H, W))), pure torch on any device. Images with nothing
-    known come back as 0.
-    """
-    B, _, H, W = values.shape
+def nearest_known_coords(known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Row and column [B,1,H,W] (``known``'s float dtype) of the nearest ``known`` pixel ({0,1} or bool
+    [B,1,H,W]) of every pixel, and whether one was found (bool). Jump flooding: each pixel keeps the coordinates
+    of the best seed seen so far and, for steps of H/2, H/4, ..., 1 pixels (and a final 1), looks at the seeds of
+    its 8 neighbours at that distance. Exact for almost every pixel (rare ties and near-ties differ),
+    O(H W log(max(H, W))), pure torch on any device."""
+    B, _, H, W = known.shape
+    dtype = known.dtype if known.dtype.is_floating_point else torch.float32
     far = float(4 * (H + W) + 1)
-    ys = torch.arange(H, device=values.device, dtype=values.dtype).view(1, 1, H, 1).expand(B, 1, H, W)
-    xs = torch.arange(W, device=values.device, dtype=values.dtype).view(1, 1, 1, W).expand(B, 1, H, W)
-    k = known > 0.5
+    ys = torch.arange(H, device=known.device, dtype=dtype).view(1, 1, H, 1).expand(B, 1, H, W)
+    xs = torch.arange(W, device=known.device, dtype=dtype).view(1, 1, 1, W).expand(B, 1, H, W)
+    k = known > 0.5 if known.dtype.is_floating_point else known
     sy = torch.where(k, ys, torch.full_like(ys, far))
     sx = torch.where(k, xs, torch.full_like(xs, far))
     steps = [1 << e for e in reversed(range(max(1, (max(H, W) - 1).bit_length())))] + [1]
@@ -74,10 +73,32 @@ def nearest_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
                 d = (cy - ys) ** 2 + (cx - xs) ** 2
                 better = d < best
                 sy, sx, best = torch.where(better, cy, sy), torch.where(better, cx, sx), torch.where(better, d, best)
-    found = sy < far
+    return sy, sx, sy < far
+
+
+def nearest_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Every pixel of ``values`` [B,1,H,W] takes the value of the nearest ``known`` pixel ({0,1}, same shape),
+    found by :func:`nearest_known_coords`. Images with nothing known come back as 0.
+    """
+    B, _, H, W = values.shape
+    sy, sx, found = nearest_known_coords(known.to(values.dtype))
     idx = (sy.clamp(0, H - 1) * W + sx.clamp(0, W - 1)).long().flatten(1)
     out = values.flatten(1).gather(1, idx).view(B, 1, H, W)
     return torch.where(found, out, torch.zeros_like(out))
+
+
+def _seam_correction_torch(stray: torch.Tensor, known: torch.Tensor, fade_px: float) -> torch.Tensor:
+    """Torch twin of :meth:`DepthCompletionNet.meet_known`'s correction: each pixel takes the ``stray`` [B,1,H,W]
+    of its nearest ``known`` pixel (bool) times ``exp(-distance / fade_px)``; 0 in images with nothing known."""
+    B, _, H, W = stray.shape
+    dtype = torch.float32 if stray.device.type == "mps" else torch.float64
+    sy, sx, found = nearest_known_coords(known.to(dtype))
+    ys = torch.arange(H, device=stray.device, dtype=dtype).view(1, 1, H, 1)
+    xs = torch.arange(W, device=stray.device, dtype=dtype).view(1, 1, 1, W)
+    idx = (sy.clamp(0, H - 1) * W + sx.clamp(0, W - 1)).long().flatten(1)
+    near = stray.to(dtype).flatten(1).gather(1, idx).view(B, 1, H, W)
+    corr = near * torch.exp(-torch.hypot(sy - ys, sx - xs) / fade_px)
+    return torch.where(found, corr, torch.zeros_like(corr)).to(stray.dtype)
 
 
 def push_pull_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
@@ -159,8 +180,14 @@ def laplacian_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     known depth on the other; of the classical fills, the harmonic one (of log depth) has the lowest hole error
     on the benchmark pairs, so the residual the network must learn is smallest. It is the exact solution of
     Laplace's equation (a sparse direct solve on the CPU, :func:`core.fill.laplacian_fill`),
-    not differentiable, which a prior need not be. Images with nothing known come back as 0.
+    not differentiable, which a prior need not be. Images with nothing known come back as 0. Off the CPU the
+    same system is solved in torch on the device (:func:`core.depthnet.laplace.laplacian_fill_torch`, conjugate
+    gradients), so a GPU forward never waits for a host round trip.
     """
+    if values.device.type != "cpu":
+        from core.depthnet.laplace import laplacian_fill_torch
+
+        return laplacian_fill_torch(values.detach(), known)
     import numpy as np
 
     from core.fill import laplacian_fill as solve
@@ -311,6 +338,9 @@ class DepthCompletionNet(nn.Module):
         because isolated known specks inside holes then bend large areas. Images with nothing known come back
         unchanged.
         """
+        if pred_log.device.type != "cpu":  # on the device, no host round trip (jump-flooding nearest seeds)
+            return pred_log - _seam_correction_torch(pred_log.detach() - depth.clamp_min(1e-6).log(),
+                                                     (mask > 0.5) & (depth > 0), fade_px)
         import numpy as np
 
         from core.fill import nearest_known_index

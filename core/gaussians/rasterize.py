@@ -162,9 +162,12 @@ def _candidate_pairs(
         py = (cv[:, None] + offs[None, :])[:, :, None]  # [m, S, 1]
         dx = px - p[:, 0, None, None]
         dy = py - p[:, 1, None, None]
-        power = -0.5 * (p[:, 2, None, None] * dx * dx + p[:, 4, None, None] * dy * dy) - p[:, 3, None, None] * dx * dy
-        ok = (power <= 0) & (p[:, 5, None, None] * torch.exp(power) >= ALPHA_MIN)
-        ok &= (px >= 0) & (px <= width - 1) & (py >= 0) & (py <= height - 1)
+        # The quadratic form split into its row, column and cross terms, so only two passes run over [m, S, S].
+        power = (-0.5 * p[:, 2, None, None] * dx * dx + -0.5 * p[:, 4, None, None] * dy * dy) - (
+            p[:, 3, None, None] * dx
+        ) * dy
+        inside = (px >= 0) & (px <= width - 1) & (py >= 0) & (py <= height - 1)
+        ok = (power <= 0) & (p[:, 5, None, None] * torch.exp(power) >= ALPHA_MIN) & inside
         m_idx, iy, ix = torch.nonzero(ok, as_tuple=True)
         pix = (py[m_idx, iy, 0] * width + px[m_idx, 0, ix]).to(torch.int32)
         rows_out.append(rows[m_idx])
@@ -179,6 +182,14 @@ def _candidate_pairs(
     if len(rows) > MAX_PAIRS:
         raise MemoryError(f"{len(rows)} Gaussian-pixel pairs exceed the reference rasteriser's limit {MAX_PAIRS}")
     return rows, pix
+
+
+def _pixel_major(rows: torch.Tensor, pix: torch.Tensor, n_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pairs reordered by pixel, front to back (row = depth rank) inside each pixel: one sort of the unique key
+    ``pixel * n_rows + row`` (an unstable sort of unique keys is exact and about twice as fast as a stable one)."""
+    key = pix.long() * n_rows + rows
+    key = torch.sort(key).values
+    return key % n_rows, torch.div(key, n_rows, rounding_mode="floor")
 
 
 class _CompositePairs(torch.autograd.Function):
@@ -206,38 +217,37 @@ class _CompositePairs(torch.autograd.Function):
         f = feats.index_select(0, rows)
         out = torch.zeros(n_pix, 5, device=params.device, dtype=params.dtype)
         out.index_add_(0, pix, torch.cat([f * weight[:, None], weight[:, None]], dim=1))
-        ctx.save_for_backward(params, feats, rows, pix, pxy, seg_end, e, alpha, trans)
+        ctx.save_for_backward(params, rows, pix, seg_end, e, alpha, trans, p, d, f)  # p, d, f: no re-gather
         ctx.clamped = raw >= ALPHA_MAX
+        ctx.n_rows = feats.shape[0]
         return out
 
     @staticmethod
     def backward(ctx, grad_out):  # noqa: ANN001, ANN205
-        params, feats, rows, pix, pxy, seg_end, e, alpha, trans = ctx.saved_tensors
+        params, rows, pix, seg_end, e, alpha, trans, p, d, f = ctx.saved_tensors
         weight = alpha * trans
         g = grad_out.index_select(0, pix)  # [K, 5]
-        f = feats.index_select(0, rows)
-        grad_feats = torch.zeros_like(feats).index_add_(0, rows, g[:, :4] * weight[:, None])
-        g_w = (g[:, :4] * f).sum(1) + g[:, 4]
+        grad_feats = f.new_zeros(ctx.n_rows, f.shape[1]).index_add_(0, rows, g[:, :4] * weight[:, None])
+        g_w = torch.mv(g[:, :4] * f, torch.ones(4, device=f.device, dtype=f.dtype)) + g[:, 4]  # row sums, fast
         q = torch.cumsum((g_w * weight).double(), 0)
         behind = (q.index_select(0, seg_end) - q).to(params.dtype)  # sum over later pairs of the same pixel
         g_alpha = g_w * trans - behind / (1 - alpha)
         g_alpha = torch.where(ctx.clamped, torch.zeros_like(g_alpha), g_alpha)
-        p = params.index_select(0, rows)
-        d = pxy - p[:, :2]
         g_power = g_alpha * p[:, 5] * e
         dx, dy = d[:, 0], d[:, 1]
-        per_pair = torch.stack(
-            [
-                g_power * (p[:, 2] * dx + p[:, 3] * dy),
-                g_power * (p[:, 4] * dy + p[:, 3] * dx),
-                g_power * (-0.5 * dx * dx),
-                g_power * (-dx * dy),
-                g_power * (-0.5 * dy * dy),
-                g_alpha * e,
-            ],
-            dim=1,
+        per_pair = (
+            g_power * (p[:, 2] * dx + p[:, 3] * dy),
+            g_power * (p[:, 4] * dy + p[:, 3] * dx),
+            g_power * (-0.5 * dx * dx),
+            g_power * (-dx * dy),
+            g_power * (-0.5 * dy * dy),
+            g_alpha * e,
         )
-        grad_params = torch.zeros_like(params).index_add_(0, rows, per_pair)
+        # Channel-major accumulation (one 1-D index_add per parameter) avoids stacking a [K, 6] copy.
+        grad_params_t = params.new_zeros(params.shape[1], params.shape[0])
+        for j, col in enumerate(per_pair):
+            grad_params_t[j].index_add_(0, rows, col)
+        grad_params = grad_params_t.T
         return grad_params, grad_feats, None, None, None, None, None, None
 
 
@@ -251,8 +261,7 @@ def composite(
     feats = torch.cat([proj["colors"], proj["z"][:, None]], dim=1)  # [M, 4]
     with torch.no_grad():
         rows, pix = _candidate_pairs(params.detach(), proj["radii"], width, height)
-        order = torch.sort(pix, stable=True).indices  # stable: keeps depth order inside each pixel
-        rows, pix = rows[order], pix[order].long()
+        rows, pix = _pixel_major(rows, pix, max(len(params), 1))
         k = torch.arange(len(pix), device=device)
         first = torch.ones_like(pix, dtype=torch.bool)
         first[1:] = pix[1:] != pix[:-1]

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep idle models on the CPU (diffusers: model CPU offload + attention slicing); "
                              "slower, for ~12 GB GPUs")
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (0 = torch's default; 1 is often fastest on a busy shared CPU)")
+                        help="torch CPU threads (0 = idle cores by the load average, at least 1; docs/SPEED.md)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     parser.add_argument("--gaussians", default=None, metavar="OUT.ply",
                         help="also fit 3D Gaussians to the views and write them (.ply 3DGS layout, .splat or .spz)")
@@ -71,10 +71,9 @@ def main(args: argparse.Namespace) -> int:
     settings = GenerationSettings(max_side=args.max_side or None)
     if args.threads < 0:
         raise InputError(f"--threads must be >= 0, got {args.threads}")
-    if args.threads:
-        import torch
+    from core.threads import apply_thread_policy
 
-        torch.set_num_threads(args.threads)
+    apply_thread_policy(args.threads)
 
     bars: list[tqdm] = []  # created at the first progress report, so input errors print nothing but themselves
 

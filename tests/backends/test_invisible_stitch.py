@@ -119,6 +119,22 @@ def test_flip_average_is_mirror_symmetric(tiny_checkpoint: Path) -> None:
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
+def test_flip_average_in_one_batch_equals_two_passes(tiny_checkpoint: Path) -> None:
+    """The mirrored pass rides in the same batch as the photo; the answer is that of two separate passes."""
+    completer = registry.build("depth_completer", f"invisible-stitch:{tiny_checkpoint}", input_size=(32, 48))
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    depth = np.where(rng.random((20, 30)) > 0.5, 2.5, 0).astype(np.float32)
+    out = completer(image, depth, depth > 0)
+    x = completer.raw_input(image, depth, depth > 0)
+    with torch.inference_mode():
+        one = completer._predict(completer.model, x)
+        two = torch.flip(completer._predict(completer.model, torch.flip(x, dims=[3])), dims=[3])
+    expected = np.clip((0.5 * (one + two))[0, 0].numpy(), IS.MIN_DEPTH, None)
+    expected[depth > 0] = depth[depth > 0]
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_converted_directory_gives_the_same_depth(tiny_checkpoint: Path, tmp_path: Path) -> None:
     out_dir = IS.convert_checkpoint(tiny_checkpoint, tmp_path / "converted")
     assert (out_dir / "model.safetensors").exists()

@@ -58,5 +58,21 @@ def test_gpu_smoke_measures_every_stage(capsys: pytest.CaptureFixture[str]) -> N
 
     assert main(["--repeats", "1", "--size", "128"]) == 0
     out = capsys.readouterr().out
-    for stage in ("inpaint", "depth", "complete"):
+    for stage in ("inpaint", "depth", "complete", "render", "laplace-torch", "gaussians", "stage:complete"):
         assert stage in out
+
+
+@pytest.mark.slow
+def test_gpu_smoke_core_stages_run_on_the_cpu() -> None:
+    """The device figures of the project's own code are the same code on the CPU (a dry run)."""
+    from benchmark.gpu_smoke import core_stage_figures
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rows = core_stage_figures("cpu", repeats=1)
+    finally:
+        torch.set_num_threads(threads)
+    stages = {r[0] for r in rows}
+    assert {"render", "complete", "laplace-torch", "laplace-scipy", "gaussians", "stage:total"} <= stages
+    assert all(r[3] > 0 for r in rows if r[0] != "stage:load")

@@ -66,6 +66,33 @@ def test_stage_room_widens_both_sides_on_the_true_surfaces(room_stage) -> None:
     assert not scene.masks[0].any() and all(m.any() for m in scene.masks[1:])
 
 
+def test_device_loop_gives_the_host_loops_scene(room_stage) -> None:
+    """The device path of step 4 (torch masks, tensor completion, on-device lifting), forced on the CPU, builds
+    the same room: same views, nearly the same points on the true surfaces (nearest-pixel ties may differ)."""
+    room, host, _ = room_stage
+    _, dev, _ = _room_scene("stage", settings=GenerationSettings(device_loop=True))
+    assert abs(dev.num_points - host.num_points) < 0.01 * host.num_points
+    err = room.surface_distance(dev.points)
+    assert np.median(err) < 1e-5 and np.percentile(err, 99.5) < 0.01
+    for a, b, ma, mb in zip(host.depths, dev.depths, host.masks, dev.masks, strict=True):
+        assert isinstance(b, np.ndarray) and isinstance(mb, np.ndarray) and b.dtype == np.float32
+        assert (ma == mb).mean() > 0.995
+        assert (np.abs(a - b) < 1e-4).mean() > 0.99
+    assert dev.meta["new_points_per_view"][0] == host.meta["new_points_per_view"][0]
+    assert all(isinstance(n, int) for n in dev.meta["new_points_per_view"])
+
+
+def test_device_loop_with_the_network_completer(random_depth_ckpt: str) -> None:
+    settings = GenerationSettings(max_side=96)
+    host = generate_scene(photo_array("chelsea.jpg"), mode="stage", depth_model=random_depth_ckpt, device="cpu",
+                          settings=settings)
+    dev = generate_scene(photo_array("chelsea.jpg"), mode="stage", depth_model=random_depth_ckpt, device="cpu",
+                         settings=GenerationSettings(max_side=96, device_loop=True))
+    assert abs(dev.num_points - host.num_points) < 0.02 * host.num_points
+    for a, b in zip(host.depths, dev.depths, strict=True):
+        assert (np.abs(a - b) <= 1e-3 * np.maximum(a, 1e-3)).mean() > 0.95
+
+
 def test_360_room_covers_every_45_degree_sector() -> None:
     room, scene, _ = _room_scene("360", width=64, height=48)
     az = _azimuth_deg(scene.points)

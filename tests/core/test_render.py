@@ -98,11 +98,37 @@ def test_benchmark_script_runs(capsys: pytest.CaptureFixture[str]) -> None:
 
     threads = torch.get_num_threads()
     try:
-        assert main(["--points", "20000", "--size", "64", "--repeats", "1", "--threads", "1"]) == 0
+        assert main(["--sizes", "5000,20000", "--size", "64", "--repeats", "1", "--threads", "1"]) == 0
     finally:
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
     assert out.count("M points/s") == 5
+    assert out.count("speed-up") == 2
+
+
+@pytest.mark.parametrize("radius", [None, 1.3, "per-point"])
+def test_numpy_reference_of_the_benchmark_draws_the_same_picture(radius: object) -> None:
+    """The speed benchmark's numpy argsort z-buffer is a fair reference: same pixels as the brute-force twin."""
+    from benchmark.render_speed import render_points_numpy
+
+    pts, colors = _cloud(400)
+    if radius == "per-point":
+        radius = torch.rand(400, generator=torch.Generator().manual_seed(1)) * 3.0
+    w2c = invert_pose(pose_from_yaw_pitch(8.0, -4.0, (0.1, 0.0, -0.2)))
+    ref = render_points_reference(pts, colors, K_SMALL, w2c, 22, 28, radius_px=radius)
+    r_np = radius.numpy() if isinstance(radius, torch.Tensor) else radius
+    index = render_points_numpy(pts.numpy(), K_SMALL.numpy(), w2c.numpy(), 22, 28, r_np)
+    assert (index == ref.index.numpy()).mean() > 0.995
+    assert (index >= 0).sum() == int(ref.mask.sum())
+
+
+def test_large_cloud_agrees_with_the_numpy_reference() -> None:
+    """Offsets, culling and padding at scale: a lifted cloud with perspective splats, 100k points."""
+    from benchmark.render_speed import measure_lifted
+
+    fig = measure_lifted(100_000, 128, "cpu", repeats=1)
+    assert fig.agreement > 0.999
+    assert fig.coverage > 0.5
 
 
 @pytest.mark.slow

@@ -97,8 +97,9 @@ def open_page(driver, url: str, key: str) -> str:
 
 
 def submit_photo(driver, tmp_path: Path, *, width: int = 96, height: int = 64, depth: bool = True,
-                 mode: str = "single", prompt: str = "a small test room") -> None:
-    """Choose the photo with the file input, drop the depth map on its drop zone, pick the mode, submit."""
+                 mode: str = "single", prompt: str = "a small test room", extra_outputs: tuple[str, ...] = ()) -> None:
+    """Choose the photo with the file input, drop the depth map on its drop zone, pick the mode (and extra
+    outputs under Options), submit."""
     photo = tmp_path / "photo.png"
     photo.write_bytes(encode_png(scene_image(width, height)))
     _by_id(driver, "image").send_keys(str(photo))
@@ -107,6 +108,10 @@ def submit_photo(driver, tmp_path: Path, *, width: int = 96, height: int = 64, d
         assert _by_id(driver, "depth-name").text.startswith("depth.npy")
     _css(driver, f"input[name=mode][value='{mode}']").click()
     _by_id(driver, "prompt").send_keys(prompt)
+    if extra_outputs:
+        _css(driver, "details.options summary").click()
+        for name in extra_outputs:
+            _css(driver, f"input[name=outputs][value='{name}']").click()
     _by_id(driver, "submit").click()
 
 
@@ -136,8 +141,8 @@ def check_viewer_draws(driver, kind: str) -> None:
     assert drawn > 0.8 and spread > 10, (drawn, spread)
 
 
-def download_ply(driver, url: str, job_id: str, name: str = "scene.ply") -> PlyData:
-    """Press the page's download button; the saved file must equal what the API serves, and parse as PLY."""
+def download_ply(driver, job_id: str, name: str = "scene.ply") -> PlyData:
+    """Press the page's download button for ``name``; the saved file, parsed as PLY."""
     _css(driver, f"#download-list button[data-name='{name}']").click()
     saved = wait_download(driver.downloads, name)
     assert saved.name == f"{job_id[:8]}-{name}"
@@ -175,7 +180,7 @@ def test_photo_to_viewer_and_download_embedded(embedded: str, browser, tmp_path:
     job_id = _by_id(browser, "result").get_attribute("data-job")
 
     check_viewer_draws(browser, "points")
-    ply = download_ply(browser, embedded, job_id)
+    ply = download_ply(browser, job_id)
     served = httpx.get(f"{embedded}/scenes/{job_id}/files/scene.ply", headers={"Authorization": f"Bearer {KEY}"})
     assert (browser.downloads / f"{job_id[:8]}-scene.ply").read_bytes() == served.content
     vertex = ply["vertex"]
@@ -210,7 +215,11 @@ def test_failed_job_shows_why(embedded: str, browser, tmp_path: Path) -> None:
 def test_cancel_a_running_job_from_the_list(embedded: str, browser, tmp_path: Path) -> None:
     open_page(browser, embedded, KEY)
     submit_photo(browser, tmp_path, width=320, height=224, mode="360")  # 13 views: many seconds of PatchMatch
-    wait_result(browser, ("running",) + TERMINAL, 60)
+    # Live progress: the status line counts the 13 views while the bar moves.
+    line = wait_for(browser, lambda d: "of 13" in _by_id(d, "job-status").text and _by_id(d, "job-status").text,
+                    60, "the view count in the status line")
+    assert "running, view" in line, line
+    assert 0 <= float(_by_id(browser, "job-progress").get_attribute("value")) < 100
     job_id = _by_id(browser, "result").get_attribute("data-job")
     button = wait_for(browser, lambda d: d.find_elements(
         "css selector", f"#job-list li[data-id='{job_id}'] button[data-action='cancel']"), 10, "the Cancel button")
@@ -234,25 +243,31 @@ def test_wrong_api_key_is_refused_on_the_page(embedded: str, browser, tmp_path: 
     message = wait_for(browser, lambda d: _by_id(d, "form-message").text, 15, "the form's message")
     assert "Not submitted" in message and "Unauthorized" in message, message
     assert _by_id(browser, "key-dialog").get_attribute("open") is not None
-    # The right key then works without reloading.
+    # The right key then works without reloading, and is not asked for again after a reload.
     _by_id(browser, "api-key").send_keys(KEY)
     _by_id(browser, "key-save").click()
     wait_for(browser, lambda d: d.execute_script("return document.body.dataset.auth") == "ok", 10, "the list")
+    browser.refresh()
+    wait_for(browser, lambda d: d.execute_script("return document.body.dataset.auth") == "ok", 10, "the list")
+    assert _by_id(browser, "key-dialog").get_attribute("open") is None
 
 
 @needs_browser
 @pytest.mark.slow
 def test_photo_to_viewer_and_download_distributed(api, worker, browser, tmp_path: Path) -> None:
-    """API + Celery worker + Redis + SeaweedFS: the viewer and the download read from S3 (presigned, CORS)."""
+    """API + Celery worker + Redis + SeaweedFS, with a Gaussian fit: the viewer draws the fitted splats and both
+    PLYs download, read from S3 through presigned URLs (CORS)."""
     t0 = time.monotonic()
     assert open_page(browser, api.url, KEYS["a"]) == "ok"
-    submit_photo(browser, tmp_path)
-    assert wait_result(browser, TERMINAL, 120) == "succeeded", _by_id(browser, "job-status").text
+    submit_photo(browser, tmp_path, extra_outputs=("gaussians.ply",))
+    assert wait_result(browser, TERMINAL, 180) == "succeeded", _by_id(browser, "job-status").text
     job_id = _by_id(browser, "result").get_attribute("data-job")
-    check_viewer_draws(browser, "points")
-    ply = download_ply(browser, api.url, job_id)
+    check_viewer_draws(browser, "splats")  # the viewer prefers the Gaussians when the job has them
+    ply = download_ply(browser, job_id)
     assert ply["vertex"].count > 0.9 * 96 * 64
-    assert time.monotonic() - t0 < 120
+    gaussians = download_ply(browser, job_id, "gaussians.ply")["vertex"]
+    assert {"f_dc_0", "opacity", "scale_0", "rot_0"} <= set(gaussians.data.dtype.names) and gaussians.count > 0
+    assert time.monotonic() - t0 < 180
 
 
 @needs_browser
@@ -265,17 +280,20 @@ def test_every_control_is_labelled_and_the_page_fits_a_phone(embedded: str, brow
             .filter((el) => el.tagName === 'IFRAME' ? !el.title : !named(el)).map((el) => el.outerHTML);
     """)
     assert unnamed == []
-    browser.set_window_size(390, 844)  # a phone held upright
+    # A phone held upright (390 x 844 CSS pixels, 3x density, mobile viewport rules).
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True})
     try:
         browser.get(embedded + "/")
         wait_for(browser, lambda d: d.execute_script("return document.body.dataset.ready") == "true", 10, "the page")
         layout = browser.execute_script("""
             const box = (id) => document.getElementById(id).getBoundingClientRect();
-            return {overflow: document.documentElement.scrollWidth - window.innerWidth,
+            return {overflow: document.documentElement.scrollWidth - window.innerWidth, width: window.innerWidth,
                     form: box('new-scene'), result: box('result'), submit: box('submit')};
         """)
         assert layout["overflow"] <= 0, layout  # no sideways scrolling
         assert layout["result"]["top"] >= layout["form"]["bottom"], layout  # one column
+        assert layout["width"] == 390, layout
         assert layout["submit"]["height"] >= 40 and layout["submit"]["width"] > 300, layout  # easy to tap
     finally:
-        browser.set_window_size(1200, 900)
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
