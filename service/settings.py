@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     inpainter: str = "patchmatch"
     depth_model: str = "gld8tr"
     device: str = "auto"
+    threads: int = Field(0, ge=0, description="torch CPU threads per job; 0 = the idle cores by the load average "
+                         "(core.threads, docs/SPEED.md)")
     low_vram: bool = Field(
         False, description="Hugging Face backends keep idle models on the CPU and move each to the GPU only for its "
         "call (slower; for GPUs that cannot hold the inpainter and the depth model at once)")

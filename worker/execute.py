@@ -140,6 +140,7 @@ def execute_job(job_id: str, ctx: WorkerContext) -> str:
 def _run(ctx: WorkerContext, rec: JobRecord, holder: str, lease: LeaseKeeper) -> str:
     from core.outputs import write_outputs
     from core.pipeline import generate_scene
+    from core.threads import apply_thread_policy
 
     if ctx.models is None:
         raise ModelNotAvailableError("the worker could not load its models at start; see the worker log")
@@ -175,6 +176,7 @@ def _run(ctx: WorkerContext, rec: JobRecord, holder: str, lease: LeaseKeeper) ->
         if should_cancel():
             raise Cancelled("canceled before start")
         opts = rec.options
+        apply_thread_policy(settings.threads)  # per job: the machine's load changes while a worker lives
         scene = generate_scene(
             image, opts.prompt, opts.mode, depth=depth, fov_deg=opts.fov_deg,
             inpainter=ctx.models.inpainter, depth_model=ctx.models.depth_model, device=ctx.models.device,

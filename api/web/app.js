@@ -4,7 +4,8 @@
 // a URL; it is asked for once and kept in localStorage. Progress is polled (GET /scenes/{id}) while a job is
 // active. The 3D view is the API's own viewer page (GET /scenes/{id}/view, fetched with the key, shown in an
 // iframe via srcdoc: it embeds a short-lived file URL, so the iframe itself needs no key). Downloads are fetched
-// with the key and saved from a blob, since a plain link cannot carry the header.
+// with the key and saved from a blob, since a plain link cannot carry the header. URLs are relative to the page,
+// so the service also works behind a reverse proxy that mounts it under a path prefix.
 
 const KEY_STORAGE = 'gld8tr.apiKey';
 const ACTIVE = new Set(['queued', 'running']);
@@ -181,7 +182,7 @@ async function submitScene(ev) {
   button.textContent = 'Uploading\u2026';
   formMessage('', false);
   try {
-    const job = await api('/scenes', { method: 'POST', body: data });
+    const job = await api('scenes', { method: 'POST', body: data });
     formMessage(`Submitted: job ${job.id.slice(0, 8)}.`, false);
     showJob(job.id, job);
     refreshList();
@@ -252,7 +253,7 @@ async function showJob(id, known = null) {
   clearTimeout(state.pollTimer);
   let job = known;
   try {
-    if (!job) job = await api(`/scenes/${encodeURIComponent(id)}`);
+    if (!job) job = await api(`scenes/${encodeURIComponent(id)}`);
   } catch (err) {
     $('job-status').textContent = `Job ${id.slice(0, 8)}: ${err.message}`;
     // A network blip or a restarting server: keep following the job. A refused key or a gone job: stop.
@@ -281,7 +282,7 @@ async function showViewer(job) {
   if (!viewable || state.viewerFor === job.id) return;
   state.viewerFor = job.id;
   try {
-    const page = await api(`/scenes/${encodeURIComponent(job.id)}/view`, { as: 'text' });
+    const page = await api(`scenes/${encodeURIComponent(job.id)}/view`, { as: 'text' });
     if (state.viewerFor !== job.id) return;
     $('viewer-box').hidden = false;
     $('viewer').srcdoc = page;
@@ -313,7 +314,7 @@ async function download(jobId, out, button) {
   button.disabled = true;
   button.textContent = `Downloading ${out.name}\u2026`;
   try {
-    const blob = await api(`/scenes/${encodeURIComponent(jobId)}/files/${encodeURIComponent(out.name)}`,
+    const blob = await api(`scenes/${encodeURIComponent(jobId)}/files/${encodeURIComponent(out.name)}`,
       { as: 'blob' });
     const url = URL.createObjectURL(blob);
     const a = document.createElement('a');
@@ -334,7 +335,7 @@ async function download(jobId, out, button) {
 async function cancelOrDelete(job) {
   const active = ACTIVE.has(job.status);
   try {
-    await api(`/scenes/${encodeURIComponent(job.id)}`, { method: 'DELETE', as: 'none' });
+    await api(`scenes/${encodeURIComponent(job.id)}`, { method: 'DELETE', as: 'none' });
     $('jobs-message').textContent = active ? `Cancel requested for job ${job.id.slice(0, 8)}.`
       : `Deleted job ${job.id.slice(0, 8)}.`;
     if (!active && state.current === job.id) {
@@ -404,7 +405,7 @@ async function refreshList() {
   clearTimeout(state.listTimer);
   let page;
   try {
-    page = await api('/scenes?limit=50');
+    page = await api('scenes?limit=50');
   } catch (err) {
     $('jobs-message').textContent = err.status === 401 ? 'Enter your API key to see your scenes.'
       : `Could not load your scenes: ${err.message}`;

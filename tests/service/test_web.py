@@ -160,7 +160,7 @@ def test_page_and_assets_are_public_and_confined(embedded: str) -> None:
     page = httpx.get(embedded + "/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"]
-    assert 'src="/web/app.js"' in page.text and 'for="image"' in page.text
+    assert 'src="web/app.js"' in page.text and 'for="image"' in page.text
     js = httpx.get(embedded + "/web/app.js")
     assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
     for bad in ("/web/index.html", "/web/__init__.py", "/web/..%2Fapp.py", "/web/"):

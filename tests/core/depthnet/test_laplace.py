@@ -91,3 +91,12 @@ def test_cuda_forward_has_the_cpu_answer() -> None:
         cpu = net(rgb, depth * mask, mask)
         gpu = net.cuda()(rgb.cuda(), (depth * mask).cuda(), mask.cuda()).cpu()
     assert ((cpu - gpu).abs() / cpu < 1e-3).float().mean() > 0.99
+
+
+def test_multigrid_preconditioner_keeps_iterations_low() -> None:
+    """The V-cycle makes the iteration count independent of the hole's width: 48 iterations suffice at 512 px."""
+    values, known = _scene(6, 256, 512)
+    ref = laplacian_fill(values, known)
+    out = laplacian_fill_torch(torch.from_numpy(values)[None, None], torch.from_numpy(known)[None, None],
+                               max_iter=48)[0, 0].numpy()
+    assert np.abs(out - ref).max() < 1e-4 * np.ptp(values)
