@@ -1,6 +1,9 @@
-"""``gld8tr benchmark``: score depth completion against ground-truth geometry.
+"""``gld8tr benchmark``: score depth completion against ground-truth geometry (``--task camera``: camera
+recovery from one depth map, see :mod:`benchmark.camera`).
 
 Example::
+
+    gld8tr benchmark --task camera --dataset synthetic --limit 100 --out outputs/bench/camera-synthetic
 
     gld8tr benchmark --dataset synthetic --limit 50 --out outputs/benchmark/synthetic
     gld8tr benchmark --dataset middlebury --methods gld8tr,aligned-mono,nearest,laplacian,ckpt:runs/exp1/best
@@ -24,6 +27,13 @@ log = logging.getLogger("gld8tr.benchmark")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", choices=("completion", "camera"), default="completion",
+                        help="completion: depth completion on view pairs (default); camera: field of view and depth "
+                        "shift from one depth map (datasets synthetic, middlebury; methods module, geometric, fixed)")
+    parser.add_argument("--camera-model", default=None, help="camera-module checkpoint folder for --task camera "
+                        "(default: the shipped core/weights/gld8tr-camera)")
+    parser.add_argument("--predicted-depth", action="store_true", help="--task camera: also score each frame on the "
+                        "depth the embedded gld8tr network predicts from the photo (scenario 'predicted')")
     parser.add_argument("--dataset", required=True, choices=DATASETS)
     parser.add_argument("--root", default=None, help="dataset folder (scannet, hypersim, nyu)")
     parser.add_argument(
@@ -81,6 +91,8 @@ def main(args: argparse.Namespace) -> int:
     specs = [s.strip() for s in args.methods.split(",") if s.strip()]
     if not specs:
         raise InputError("--methods names no method")
+    if args.task == "camera":
+        return _camera(args, specs)
     if len(set(specs)) != len(specs):
         raise InputError(f"--methods lists a method twice: {args.methods}")
     if args.limit is not None and args.limit < 1:
@@ -115,4 +127,26 @@ def main(args: argparse.Namespace) -> int:
     summary = write_reports(rows, out)
     sys.stdout.write(markdown_table(summary))
     log.info("wrote %s/summary.csv, summary.md, pairs.csv and error_vs_overlap.png", out)
+    return 0
+
+
+def _camera(args: argparse.Namespace, specs: list[str]) -> int:
+    from benchmark.camera import CAMERA_DATASETS, CAMERA_METHODS, markdown, run_camera_benchmark
+    from core.errors import InputError
+
+    if args.dataset not in CAMERA_DATASETS:
+        raise InputError(f"--task camera scores datasets {', '.join(CAMERA_DATASETS)}, not {args.dataset!r}")
+    if args.methods == ",".join(DEFAULT_METHODS):
+        specs = list(CAMERA_METHODS)
+    unknown = [s for s in specs if s not in CAMERA_METHODS]
+    if unknown:
+        raise InputError(f"--task camera methods are {', '.join(CAMERA_METHODS)}; unknown: {', '.join(unknown)}")
+    if args.limit is not None and args.limit < 1:
+        raise InputError(f"--limit must be >= 1, got {args.limit}")
+    out: Path = args.out or Path("outputs") / "benchmark" / f"camera-{args.dataset}"
+    summary = run_camera_benchmark(args.dataset, out, methods=specs, limit=args.limit, seed=args.seed,
+                                   model_path=args.camera_model, progress=not args.no_progress,
+                                   predicted=args.predicted_depth)
+    sys.stdout.write(markdown(summary))
+    log.info("wrote %s/samples.csv, summary.csv and summary.md", out)
     return 0

@@ -73,6 +73,8 @@ class GenerationSettings:
     edge_grazing_deg: float = DEFAULT_EDGE_GRAZING_DEG  # steeper depth change = discontinuity
     compute_normals: bool = True
     device_loop: bool | None = None  # masks, completion and lifting on the device (None: off the CPU only)
+    camera_method: str = "auto"  # how fov_deg="auto" estimates the camera; "auto" = by depth source (docs/CAMERA.md)
+    camera_model: str | None = None  # camera-module checkpoint folder; None = the shipped gld8tr-camera
 
 
 @dataclass
@@ -290,7 +292,7 @@ def generate_scene(
     mode: str = "stage",
     *,
     depth: str | Path | np.ndarray | None = None,
-    fov_deg: float | None = None,
+    fov_deg: float | str | None = None,
     trajectory: Any = None,
     inpainter: Any = "patchmatch",
     depth_model: Any = "gld8tr",
@@ -313,12 +315,11 @@ def generate_scene(
     poses, mode_label = _camera_poses(mode, trajectory)
     dev = resolve_device(device)
     timer = _Timer(dev)
-    if fov_deg is not None and not (1.0 <= float(fov_deg) <= 179.0):
-        raise InputError(f"--fov must lie in [1, 179] degrees, got {fov_deg}")
+    auto_fov = parse_fov(fov_deg) == "auto"
     with timer("load"):
         rgb, depth_in = _prepare_inputs(image, depth, settings)
     H, W = rgb.shape[:2]
-    intr = Intrinsics.from_fov(W, H, float(fov_deg) if fov_deg is not None else DEFAULT_FOV_DEG)
+    intr = Intrinsics.from_fov(W, H, DEFAULT_FOV_DEG if auto_fov or fov_deg is None else float(fov_deg))
     cameras = [Camera(intr, p.float()) for p in poses]
     torch.manual_seed(seed)
 
@@ -350,6 +351,13 @@ def generate_scene(
         else:
             d0 = depth_in
         d0 = np.where(np.isfinite(d0) & (d0 > 0), d0, 0).astype(np.float32)
+    camera_estimate = None
+    if auto_fov:
+        # 3a. The camera from the first view's depth: its field of view, and for relative (affine-invariant)
+        # depth models also the depth shift, which is removed before lifting (scale stays arbitrary).
+        with timer("camera"):
+            d0, intr, camera_estimate = _auto_camera(d0, completer, depth_in is not None, settings, W, H)
+        cameras = [Camera(intr, c.cam_to_world) for c in cameras]
     cloud = _Cloud(dev)
     with timer("merge"):
         d0 = snap_depth_edges(d0, intr.fx, settings.edge_grazing_deg)
@@ -428,6 +436,8 @@ def generate_scene(
         "prompt": prompt,
         "seed": int(seed),
         "fov_deg": intr.fov_x_deg,
+        "camera": camera_estimate.to_dict() if camera_estimate is not None else {"method": "given" if fov_deg
+                                                                                   is not None else "fixed"},
         "device": str(dev),
         "backends": {
             "inpainter": _backend_name(inpaint, inpainter),
@@ -444,6 +454,53 @@ def generate_scene(
     log.debug("scene: %d points from %d views in %.2f s", len(points), len(cameras), timings["total"])
     peak = {k: round(v, 1) for k, v in timer.peak_mib.items()}
     return Scene(points, colors, normals, cameras, views, depths, masks, timings, meta, peak)
+
+
+def parse_fov(value: float | str | None) -> float | str | None:
+    """``None``, a number of degrees in [1, 179] or ``"auto"``; anything else is an ``InputError``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value.strip().lower() == "auto":
+            return "auto"
+        try:
+            value = float(value)
+        except ValueError:
+            raise InputError(f"--fov must be a number of degrees or 'auto', got {value!r}") from None
+    if not (1.0 <= float(value) <= 179.0):
+        raise InputError(f"--fov must lie in [1, 179] degrees, got {value}")
+    return float(value)
+
+
+def _relative_depth(completer: Any) -> bool:
+    """Whether the depth model's first-view output is only affine-invariant (relative models such as Depth
+    Anything relative or DPT, wrapped by aligned-mono): their depth shift must be recovered too."""
+    estimator = getattr(completer, "estimator", completer)
+    return getattr(estimator, "kind", "metric") != "metric"
+
+
+def _auto_camera(
+    d0: np.ndarray, completer: Any, input_depth: bool, settings: GenerationSettings, W: int, H: int
+) -> tuple[np.ndarray, Intrinsics, Any]:
+    """``fov_deg="auto"``: estimate the camera from the first view's depth; returns the (shift-corrected) depth,
+    the intrinsics and the estimate recorded in the sidecar (its ``method`` is ``fallback`` with a reason when
+    the depth cannot tell, and the default FOV is used)."""
+    from core.camera_recovery import estimate_camera
+
+    relative = not input_depth and _relative_depth(completer)
+    method = settings.camera_method
+    if method == "auto":  # measured: the geometric refinement helps measured depth, hurts predicted depth (CAMERA.md)
+        method = "module+refine" if input_depth else "module"
+    est = estimate_camera(d0, method=method, estimate_shift=relative, expected_shape=(H, W),
+                          model=settings.camera_model)
+    if est.shift_applied and est.shift != 0:
+        corrected = est.corrected_depth(d0)
+        valid = corrected > 0
+        # Keep the depth's overall size (relative depth has no metric scale anyway): same median as before.
+        d0 = corrected * float(np.median(d0[valid]) / np.median(corrected[valid])) if valid.any() else d0
+    log.info("camera: %s FOV %.2f deg (shift %.4g)%s", est.method, est.fov_x_deg, est.shift,
+             f" -- fallback: {est.fallback_reason}" if est.fallback_reason else "")
+    return d0.astype(np.float32), Intrinsics.from_fov(W, H, est.fov_x_deg), est
 
 
 def _backend_name(backend: Any, spec: Any) -> str:
@@ -466,7 +523,7 @@ def _versions() -> dict[str, str]:
             "scipy": scipy.__version__}
 
 
-_SIDECAR_EXTRA = ("fov_deg", "azimuths_deg", "new_points_per_view", "input_depth", "low_vram")
+_SIDECAR_EXTRA = ("fov_deg", "camera", "azimuths_deg", "new_points_per_view", "input_depth", "low_vram")
 
 
 def save_scene(scene: Scene, output_path: str | Path, *, views_dir: str | Path | None = None) -> dict:

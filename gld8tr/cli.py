@@ -18,8 +18,8 @@ from core.errors import InputError, ModelNotAvailableError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("gld8tr.commands.run", "generate a 3D scene (PLY) from one photo and a prompt"),
-    "train": ("training.cli", "train the depth-completion network"),
-    "benchmark": ("benchmark.cli", "score depth completion against ground-truth geometry"),
+    "train": ("training.cli", "train the depth-completion network (task: camera -- the camera module)"),
+    "benchmark": ("benchmark.cli", "score depth completion (--task camera: camera recovery) against ground truth"),
     "serve": ("gld8tr.commands.serve", "run the web service (embedded single-machine mode by default)"),
     "worker": ("gld8tr.commands.worker", "run a Celery GPU worker"),
     "models": ("gld8tr.commands.models", "list or prefetch model weights"),

@@ -8,7 +8,7 @@ FastAPI and torch.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -42,7 +42,9 @@ class SceneOptions(BaseModel):
 
     prompt: str = Field("", description="text that guides the inpainting of unseen regions")
     mode: Mode = Field("stage", description="single view, a 3-view stage, or a 13-view 360 degree sweep")
-    fov_deg: float | None = Field(None, ge=1, le=179, description="horizontal field of view; default 53.13")
+    fov_deg: Annotated[float, Field(ge=1, le=179)] | Literal["auto"] | None = Field(
+        None, description="horizontal field of view in degrees (default 53.13), or 'auto' to estimate it from the "
+        "photo's depth (recorded in scene.json under extra.camera)")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     outputs: list[OutputName] = Field(default_factory=lambda: sorted(DEFAULT_OUTPUTS), min_length=1)
     webhook: str | None = Field(None, description="https URL called once the job ends (host must be allowed)")

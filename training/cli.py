@@ -1,6 +1,8 @@
-"""``gld8tr train``: train the depth-completion network from a YAML recipe, or evaluate a checkpoint.
+"""``gld8tr train``: train the depth-completion network (or, with ``task: camera`` in the recipe, the camera
+module) from a YAML recipe, or evaluate a checkpoint.
 
     gld8tr train --config configs/tiny.yaml --out runs/tiny            # minutes on a CPU
+    gld8tr train --config configs/camera.yaml --out runs/camera        # the point-cloud camera module
     gld8tr train --out runs/tiny --resume                              # continue after Ctrl-C
     gld8tr train --config configs/base.yaml --eval core/weights/gld8tr-depth --out runs/eval
 
@@ -30,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from training.train_config import TrainConfig
+    from training.train_config import load_recipe
 
     out = Path(args.out)
     overrides = {"max_steps": args.max_steps} if args.max_steps is not None else {}
@@ -40,13 +42,15 @@ def main(args: argparse.Namespace) -> int:
         saved = out / "train.yaml"
         if not saved.is_file():
             raise InputError(f"--resume: {out} holds no run (no train.yaml)")
-        cfg = TrainConfig.load(saved, overrides)
-        if args.config and TrainConfig.load(args.config, overrides) != cfg:
+        cfg = load_recipe(saved, overrides)
+        if args.config and load_recipe(args.config, overrides) != cfg:
             log.warning("--config differs from the recipe saved in %s; resuming with the saved recipe", saved)
     elif args.config:
-        cfg = TrainConfig.load(args.config, overrides)
+        cfg = load_recipe(args.config, overrides)
     else:
         raise InputError("--config is required (unless --resume)")
+    if cfg.task == "camera":
+        return _camera(cfg, args, out)
 
     if args.eval:
         return _evaluate(cfg, Path(args.eval), out)
@@ -60,6 +64,35 @@ def main(args: argparse.Namespace) -> int:
         log.info("new run %s: %d steps, model %d parameters", out, cfg.max_steps, trainer.model.num_parameters())
     metrics = trainer.train()
     log.info("done at step %d; checkpoint: %s (use --depth-model ckpt:%s)", trainer.step, out, out)
+    sys.stdout.write(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def _camera(cfg, args: argparse.Namespace, out: Path) -> int:
+    """``task: camera``: train the point-cloud camera module, or evaluate a checkpoint on the validation frames."""
+    from training.camera.trainer import CameraTrainer
+
+    if args.eval:
+        import torch
+
+        from core.camera_recovery import PointCloudCameraNet
+        from training.camera.data import synthetic_depth_cache
+        from training.camera.trainer import validate
+
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+        cache_dir = Path(cfg.data.cache_dir) if cfg.data.cache_dir else out / "cache"
+        metrics = validate(PointCloudCameraNet.from_pretrained(args.eval), synthetic_depth_cache(cfg.data, "val",
+                           cache_dir), cfg)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "eval.json").write_text(json.dumps({"checkpoint": str(args.eval), **metrics}, indent=2) + "\n")
+        sys.stdout.write(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        return 0
+    trainer = CameraTrainer(cfg, out, resume=args.resume)
+    log.info("%s camera run %s at step %d of %d, model %d parameters", "resuming" if args.resume else "new", out,
+             trainer.step, cfg.max_steps, trainer.model.num_parameters())
+    metrics = trainer.train()
+    log.info("done at step %d; checkpoint: %s (use --camera-model %s)", trainer.step, out, out)
     sys.stdout.write(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return 0
 

@@ -52,6 +52,8 @@ class SelfTrainingSection(_Strict):
 
 
 class TrainConfig(_Strict):
+    task: Literal["depth"] = "depth"
+    """Which network a recipe trains; ``task: camera`` recipes are :class:`training.camera.config.CameraTrainConfig`."""
     seed: int = 0
     model: ModelSection = Field(default_factory=ModelSection)
     synthetic: SyntheticSection = Field(default_factory=SyntheticSection)
@@ -114,3 +116,30 @@ class TrainConfig(_Strict):
         import yaml
 
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Any:
+    """A recipe of either task: its ``task:`` key (default ``depth``) picks the schema."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"training config {str(p)!r} not found")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{p}: invalid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InputError(f"{p}: a training recipe is a mapping of keys, got {type(data).__name__}")
+    data.update(overrides or {})
+    task = data.get("task", "depth")
+    if task == "camera":
+        from training.camera.config import CameraTrainConfig
+
+        try:
+            return CameraTrainConfig.model_validate(data)
+        except ValidationError as exc:
+            raise InputError(f"{p}: {exc}") from exc
+    if task != "depth":
+        raise InputError(f"{p}: task must be 'depth' or 'camera', got {task!r}")
+    return TrainConfig.from_dict(data, source=str(p))

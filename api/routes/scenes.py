@@ -70,7 +70,7 @@ def _parse_outputs(raw: list[str] | None) -> list[str] | None:
 
 
 def _check_options(
-    settings: Settings, prompt: str, mode: str, fov_deg: float | None, seed: int, outputs: list[str] | None,
+    settings: Settings, prompt: str, mode: str, fov_deg: str | None, seed: int, outputs: list[str] | None,
     webhook: str | None,
 ) -> SceneOptions:
     """The form fields as a validated ``SceneOptions`` (422 problem otherwise)."""
@@ -79,7 +79,16 @@ def _check_options(
             422, "Prompt too long", f"{len(prompt)} characters; the limit is {settings.max_prompt_chars}",
             slug="invalid-request",
         )
-    fields: dict[str, object] = {"prompt": prompt, "mode": mode, "fov_deg": fov_deg, "seed": seed,
+    fov: object = fov_deg
+    if fov_deg is not None and fov_deg.strip().lower() != "auto":
+        try:
+            fov = float(fov_deg)
+        except ValueError:
+            raise ProblemError(422, "Invalid request", f"fov_deg: a number of degrees or 'auto', got {fov_deg!r}",
+                               slug="invalid-request") from None
+    elif fov_deg is not None:
+        fov = "auto"
+    fields: dict[str, object] = {"prompt": prompt, "mode": mode, "fov_deg": fov, "seed": seed,
                                  "webhook": webhook or None}
     if (wanted := _parse_outputs(outputs)) is not None:
         fields["outputs"] = sorted(set(wanted))
@@ -117,7 +126,7 @@ async def create_scene(
     depth: Annotated[UploadFile | None, File(description="16-bit PNG (mm) or .npy (m), same size")] = None,
     prompt: Annotated[str, Form()] = "",
     mode: Annotated[Mode, Form()] = "stage",
-    fov_deg: Annotated[float | None, Form(ge=1, le=179)] = None,
+    fov_deg: Annotated[str | None, Form(description="degrees in [1, 179], or 'auto'")] = None,
     seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
     outputs: Annotated[list[str] | None, Form(
         description="comma-separated subset of scene.ply, scene.json, preview.png, gaussians.ply, gaussians.json "

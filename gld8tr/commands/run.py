@@ -27,7 +27,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="JSON file: list of 4x4 camera-to-world poses or yaw/pitch/translation steps")
     parser.add_argument("--depth", default=None,
                         help="RGB-D input: depth of the photo (16-bit PNG millimetres, .npy or .pfm metres)")
-    parser.add_argument("--fov", type=float, default=None, help="horizontal field of view in degrees (default 53.13)")
+    parser.add_argument("--fov", default=None,
+                        help="horizontal field of view in degrees (default 53.13), or 'auto' to estimate it from the "
+                        "first view's depth (and remove a relative depth model's shift); the sidecar records it")
+    parser.add_argument("--camera-method", dest="camera_method", default="auto",
+                        choices=["auto", "module", "module+refine", "geometric"],
+                        help="how --fov auto estimates the camera: the trained point-cloud module, the module refined "
+                        "by the geometric search, or the geometric planarity/orthogonality search alone; 'auto' "
+                        "(default) = module+refine for a measured --depth, module for predicted depth (docs/CAMERA.md)")
+    parser.add_argument("--camera-model", dest="camera_model", default=None, metavar="DIR",
+                        help="camera-module checkpoint for --fov auto (default: core/weights/gld8tr-camera)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--inpainter", default="patchmatch", help="inpainter spec (patchmatch, diffusers:ID, ...)")
@@ -68,7 +77,11 @@ def main(args: argparse.Namespace) -> int:
             raise InputError(f"--gaussians must name a {', '.join(FORMATS)} file, got {args.gaussians}")
     if args.max_side < 0:
         raise InputError(f"--max-side must be >= 0, got {args.max_side}")
-    settings = GenerationSettings(max_side=args.max_side or None)
+    from core.pipeline import parse_fov
+
+    fov = parse_fov(args.fov)
+    settings = GenerationSettings(max_side=args.max_side or None, camera_method=args.camera_method,
+                                  camera_model=args.camera_model)
     if args.threads < 0:
         raise InputError(f"--threads must be >= 0, got {args.threads}")
     from core.threads import apply_thread_policy
@@ -91,7 +104,7 @@ def main(args: argparse.Namespace) -> int:
             args.prompt,
             args.mode,
             depth=args.depth,
-            fov_deg=args.fov,
+            fov_deg=fov,
             trajectory=args.trajectory,
             inpainter=args.inpainter,
             depth_model=args.depth_model,

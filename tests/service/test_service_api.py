@@ -70,6 +70,7 @@ def _bad_requests() -> list[tuple[str, dict, dict, int]]:
         ("bad mode", {"image": img}, {"mode": "orbit"}, 422),
         ("prompt too long", {"image": img}, {"prompt": "x" * 201}, 422),
         ("fov out of range", {"image": img}, {"fov_deg": "0.5"}, 422),
+        ("fov not a number", {"image": img}, {"fov_deg": "wide"}, 422),
         ("unknown output", {"image": img}, {"outputs": "scene.ply,secrets.txt"}, 422),
         ("webhook not allowed", {"image": img}, {"webhook": "http://169.254.169.254/latest/meta-data"}, 422),
         ("depth size", {"image": img, "depth": ("d.npy", encode_npy(np.ones((10, 10), np.float32)), "x")}, {}, 422),

@@ -231,3 +231,17 @@ def test_memory_store_with_a_directory_survives_a_restart(tmp_path: Path) -> Non
     assert again.due_for_purge(done.finished_at.timestamp() + 101) == ["done"]
     assert (jobs / "junk.json.bad").exists() and not (jobs / "junk.json").exists()  # kept aside, not lost
     assert sorted(p.name for p in jobs.glob("*.json")) == ["done.json", "waiting.json"]
+
+
+def test_scene_options_accept_fov_auto() -> None:
+    """``fov_deg`` is a number of degrees in [1, 179] or ``"auto"`` (the worker passes it to generate_scene)."""
+    import pytest
+    from pydantic import ValidationError
+
+    from service.schemas import SceneOptions
+
+    assert SceneOptions(fov_deg="auto").fov_deg == "auto"
+    assert SceneOptions(fov_deg=60).fov_deg == 60.0
+    for bad in ("wide", 0.5, 200):
+        with pytest.raises(ValidationError):
+            SceneOptions(fov_deg=bad)
