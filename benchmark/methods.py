@@ -6,7 +6,9 @@ the benchmark itself (an oracle that returns the ground truth, a constant) fit t
 only -- never the ground truth.
 
 Method names are registry specs: ``gld8tr`` (the shipped network), ``ckpt:<dir>`` (any other checkpoint),
-``aligned-mono[:ESTIMATOR_SPEC]``, ``nearest``, ``laplacian`` -- or anything else the registry builds.
+``aligned-mono[:ESTIMATOR_SPEC]``, ``nearest``, ``laplacian``, ``colorization``, ``bilateral`` -- or anything
+else the registry builds. The default baselines are :data:`core.backends.registry.COMPLETION_BASELINES`, the same
+ones training validation reports.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from benchmark.pairs import PairSample
+from core.backends.registry import COMPLETION_BASELINES
 
-DEFAULT_METHODS = ("gld8tr", "aligned-mono", "nearest", "laplacian")
+DEFAULT_METHODS = ("gld8tr", *COMPLETION_BASELINES)
 
 
 @runtime_checkable

@@ -4,22 +4,22 @@ The question the benchmark asks is "how good is the depth a method invents where
 so every number is computed on a named pixel set: ``hole`` (valid ground truth not covered by the known depth),
 ``seam`` (hole pixels within ``k`` px of the known region, where a bad fill shows as a visible step in the
 merged point cloud) and ``all`` (every pixel with valid ground truth). Invalid ground truth (0 or non-finite)
-is excluded everywhere.
+is excluded everywhere. The per-pixel errors and their rules are :mod:`core.depth_metrics`, shared with training
+validation and the model card.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
-DELTA1_THRESHOLD = 1.25
-DEFAULT_SEAM_PX = 5
+from core.depth_metrics import DELTA1_THRESHOLD, METRIC_NAMES, depth_errors
 
-METRIC_NAMES = ("mae", "rmse", "absrel", "delta1")
-"""Per pixel set, in this order; a set with no pixels gives NaN for each."""
+__all__ = ["DEFAULT_SEAM_PX", "DELTA1_THRESHOLD", "METRIC_NAMES", "PixelSets", "depth_errors", "pixel_sets", "score"]
+
+DEFAULT_SEAM_PX = 5
 
 
 @dataclass(frozen=True)
@@ -48,28 +48,6 @@ def pixel_sets(gt: np.ndarray, known_mask: np.ndarray, seam_px: int = DEFAULT_SE
     else:
         seam = np.zeros_like(hole)
     return PixelSets(valid=valid, hole=hole, seam=seam)
-
-
-def depth_errors(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    """MAE and RMSE (metres), AbsRel and delta<1.25 of ``pred`` against ``gt`` on ``mask`` (all [H, W]).
-
-    A non-finite or non-positive prediction inside the mask counts as a failure of the method rather than being
-    skipped: it is replaced by 0, which gives the largest possible delta error and the error |gt| elsewhere.
-    """
-    m = mask.astype(bool)
-    if not m.any():
-        return dict.fromkeys(METRIC_NAMES, math.nan)
-    g = gt[m].astype(np.float64)
-    p = pred[m].astype(np.float64)
-    p = np.where(np.isfinite(p) & (p > 0), p, 0.0)
-    err = p - g
-    ratio = np.maximum(np.divide(p, g), np.divide(g, np.maximum(p, 1e-12)))
-    return {
-        "mae": float(np.mean(np.abs(err))),
-        "rmse": float(np.sqrt(np.mean(err**2))),
-        "absrel": float(np.mean(np.abs(err) / g)),
-        "delta1": float(np.mean(ratio < DELTA1_THRESHOLD)),
-    }
 
 
 def score(pred: np.ndarray, gt: np.ndarray, known_mask: np.ndarray, seam_px: int = DEFAULT_SEAM_PX) -> dict[str, float]:

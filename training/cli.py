@@ -5,6 +5,7 @@ module) from a YAML recipe, or evaluate a checkpoint.
     gld8tr train --config configs/camera.yaml --out runs/camera        # the point-cloud camera module
     gld8tr train --out runs/tiny --resume                              # continue after Ctrl-C
     gld8tr train --config configs/base.yaml --eval core/weights/gld8tr-depth --out runs/eval
+    torchrun --nproc_per_node 8 --no-python gld8tr train --config configs/base.yaml --out runs/base   # 8 GPUs
 
 Light to import: torch and the trainer load inside :func:`main`.
 """
@@ -55,16 +56,23 @@ def main(args: argparse.Namespace) -> int:
     if args.eval:
         return _evaluate(cfg, Path(args.eval), out)
 
+    from training.distributed import init_distributed, shutdown
     from training.trainer import Trainer
 
-    trainer = Trainer(cfg, out, resume=args.resume)
-    if args.resume:
-        log.info("resuming run %s at step %d of %d", out, trainer.step, cfg.max_steps)
-    else:
-        log.info("new run %s: %d steps, model %d parameters", out, cfg.max_steps, trainer.model.num_parameters())
-    metrics = trainer.train()
-    log.info("done at step %d; checkpoint: %s (use --depth-model ckpt:%s)", trainer.step, out, out)
-    sys.stdout.write(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    ctx = init_distributed(cfg.device)  # under torchrun: one process per device, rank 0 writes
+    try:
+        trainer = Trainer(cfg, out, resume=args.resume, dist=ctx)
+        if args.resume:
+            log.info("resuming run %s at step %d of %d", out, trainer.step, cfg.max_steps)
+        else:
+            log.info("new run %s: %d steps, model %d parameters, %d process(es) on %s", out, cfg.max_steps,
+                     trainer.model.num_parameters(), ctx.world_size, ctx.device)
+        metrics = trainer.train()
+    finally:
+        shutdown()
+    if ctx.is_main:
+        log.info("done at step %d; checkpoint: %s (use --depth-model ckpt:%s)", trainer.step, out, out)
+        sys.stdout.write(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return 0
 
 
@@ -117,11 +125,13 @@ def _evaluate(cfg, ckpt: Path, out: Path) -> int:
 
 
 def _table(m: dict[str, float]) -> str:
-    rows = [("gld8tr completion (holes)", "hole"), ("nearest-valid fill (holes)", "nearest_hole"),
-            ("laplacian fill (holes)", "laplacian_hole"),
-            ("aligned mono, scale+shift (holes)", "alignedmono_hole"), ("gld8tr monocular (whole frames)", "frame"),
-            ("gld8tr monocular, median-scaled", "frame_scaled"),
-            ("constant depth, median-scaled", "constant_frame_scaled")]
+    """The evaluation as the model card's table: the network, the benchmark's baselines by name, the monocular rows."""
+    from core.backends.registry import COMPLETION_BASELINES
+
+    rows = [("gld8tr completion (holes)", "hole")]
+    rows += [(f"{name} (holes)", f"{name}_hole") for name in COMPLETION_BASELINES]
+    rows += [("gld8tr monocular (whole frames)", "frame"), ("gld8tr monocular, median-scaled", "frame_scaled"),
+             ("constant depth, median-scaled", "constant_frame_scaled")]
     lines = [f"{'method':<36}{'AbsRel':>9}{'delta1':>9}{'MAE m':>9}{'RMSE m':>9}{'pixels':>10}"]
     for label, key in rows:
         if f"{key}_absrel" in m:

@@ -117,7 +117,7 @@ def render_scenes(section, split: str) -> tuple[list[list], list[list[tuple[int,
 
     n_scenes = section.train_scenes if split == "train" else section.val_scenes
     reader = SyntheticReader(n_scenes, section.frames_per_scene, section.height, section.width,
-                             seed=section.seed, split=split)
+                             seed=section.seed, split=split, randomization=scene_randomization(section, split))
     scenes, pairs = [], []
     for k, sid in enumerate(tqdm(reader.scene_ids(), desc=f"render {split} scenes", unit="scene")):
         scene = reader.scene(sid)
@@ -138,6 +138,16 @@ def render_scenes(section, split: str) -> tuple[list[list], list[list[tuple[int,
     return scenes, pairs
 
 
+def scene_randomization(section, split: str):
+    """The training split's :class:`~training.synth.randomize.SceneRandomization` (None when off, and always for
+    validation, whose scenes keep the engine's default look so that runs stay comparable)."""
+    from training.synth.randomize import SceneRandomization
+
+    options = SceneRandomization(photo_textures=getattr(section, "photo_textures", 0.0),
+                                 lighting=getattr(section, "lighting", False))
+    return options if split == "train" and options.active else None
+
+
 def synthetic_cache(section, split: str, cache_dir: Path) -> FrameCache:
     """Render (or reuse) the frame cache of ``split`` ("train" or "val") for a ``SyntheticSection``.
 
@@ -155,6 +165,9 @@ def synthetic_cache(section, split: str, cache_dir: Path) -> FrameCache:
         "size": [section.height, section.width],
         "seed": section.seed,
     }
+    randomization = scene_randomization(section, split)
+    if randomization is not None:  # absent when off, so caches of earlier runs keep their keys
+        recipe["randomization"] = {"photo_textures": randomization.photo_textures, "lighting": randomization.lighting}
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
     path = cache_dir / f"synthetic-{split}-{key}.npz"
     if path.is_file():
@@ -192,6 +205,10 @@ class Batch:
     hole: torch.Tensor
     completion: torch.Tensor
     weight: torch.Tensor
+
+    def to(self, device: torch.device | str) -> Batch:
+        """The same batch with every tensor on ``device``."""
+        return Batch(**{k: v.to(device) for k, v in self.__dict__.items()})
 
     @staticmethod
     def collate(samples: list[dict[str, np.ndarray]]) -> Batch:
@@ -236,6 +253,7 @@ class CompletionSampler:
         p_warp: float,
         rescale: tuple[float, float],
         seed: int,
+        camera_effects: float = 0.0,
     ) -> None:
         self.cache = cache
         self.crop = crop
@@ -243,9 +261,11 @@ class CompletionSampler:
         self.p_warp = p_warp if len(cache.warp_known) else 0.0
         self.rescale = rescale
         self.seed = seed
+        self.camera_effects = camera_effects
 
-    def rng(self, step: int, stream: int = 0) -> np.random.Generator:
-        return np.random.default_rng([self.seed, step, stream])
+    def rng(self, step: int, stream: int = 0, rank: int | None = None) -> np.random.Generator:
+        """The generator of ``(seed, step, stream)``; ``rank`` gives each data-parallel process its own stream."""
+        return np.random.default_rng([self.seed, step, stream] + ([] if rank is None else [rank]))
 
     def sample(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         c = self.cache
@@ -267,15 +287,23 @@ class CompletionSampler:
         h, w = min(self.crop[0], H), min(self.crop[1], W)
         top, left = int(rng.integers(H - h + 1)), int(rng.integers(W - w + 1))
         image, depth, known = _crop([image, depth, known], top, left, h, w, flip=bool(rng.random() < 0.5))
+        if self.camera_effects > 0 and rng.random() < self.camera_effects:
+            from training.synth.randomize import camera_effects
+
+            image = camera_effects(image, rng)
         if completion:
             lo, hi = self.rescale
             k = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
             depth, known = depth * k, known * k
         return {"rgb": image, "known_depth": known, "target": depth, "completion": np.bool_(completion)}
 
-    def batch(self, step: int, size: int) -> Batch:
+    def batch(self, step: int, size: int, shard: tuple[int, int] = (0, 1)) -> Batch:
+        """The ``size`` samples of ``step``, or with ``shard=(rank, world)`` this rank's share of them (every
+        ``world``-th): all ranks together train on exactly the batch a single process draws."""
         rng = self.rng(step)
-        return Batch.collate([self.sample(rng) for _ in range(size)])
+        samples = [self.sample(rng) for _ in range(size)]
+        rank, world = shard
+        return Batch.collate(samples[rank::world])
 
 
 def validation_batches(cache: FrameCache, batch_size: int, seed: int = 0) -> list[Batch]:

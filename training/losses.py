@@ -1,4 +1,4 @@
-"""Training losses and validation metrics of the depth-completion network.
+"""Training losses of the depth-completion network (validation metrics are :mod:`core.depth_metrics`).
 
 Both losses work on log depth, where the network predicts: the scale-invariant log loss (Eigen et al.) on the
 target, as Invisible Stitch's ZoeDepth, plus a consistency term that pins the prediction to the known depth
@@ -56,35 +56,3 @@ def relative_l1_loss(
     pred = (pred_log - ls).clamp(-10.0, 10.0).exp()
     err = (pred - target / ls.exp()).abs()
     return err[region].mean()
-
-
-def depth_metrics(pred: torch.Tensor, gt: torch.Tensor, region: torch.Tensor) -> dict[str, float]:
-    """AbsRel, delta1 (max ratio < 1.25), MAE (metres) and RMSE over ``region & gt > 0`` pooled over pixels.
-
-    Returns also ``n`` (the pixel count) so callers can pool several batches exactly with :func:`pool_metrics`.
-    """
-    region = region & (gt > 0)
-    n = int(region.sum())
-    if n == 0:
-        return {"n": 0, "absrel": 0.0, "delta1": 0.0, "mae": 0.0, "rmse": 0.0}
-    p, g = pred[region].double(), gt[region].double()
-    ratio = torch.maximum(p / g, g / p)
-    return {
-        "n": n,
-        "absrel": float(((p - g).abs() / g).mean()),
-        "delta1": float((ratio < 1.25).double().mean()),
-        "mae": float((p - g).abs().mean()),
-        "rmse": float((p - g).square().mean().sqrt()),
-    }
-
-
-def pool_metrics(parts: list[dict[str, float]]) -> dict[str, float]:
-    """Pixel-weighted mean of :func:`depth_metrics` results (RMSE pooled through its square)."""
-    total = sum(p["n"] for p in parts)
-    if total == 0:
-        return {"n": 0, "absrel": float("nan"), "delta1": float("nan"), "mae": float("nan"), "rmse": float("nan")}
-    out: dict[str, float] = {"n": total}
-    for key in ("absrel", "delta1", "mae"):
-        out[key] = sum(p[key] * p["n"] for p in parts) / total
-    out["rmse"] = (sum(p["rmse"] ** 2 * p["n"] for p in parts) / total) ** 0.5
-    return out

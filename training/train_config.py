@@ -21,7 +21,8 @@ class ModelSection(_Strict):
     channel_mults: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 8])
     groups: int = 8
     mono_log_scale: float = 1.0
-    fill_prior: Literal["nearest", "push_pull", "background", "laplacian", "none"] = "nearest"
+    fill_prior: Literal["nearest", "push_pull", "background", "laplacian", "bilateral", "colorization",
+                        "none"] = "nearest"
 
 
 class SyntheticSection(_Strict):
@@ -37,6 +38,11 @@ class SyntheticSection(_Strict):
     """First scene seed; validation scenes come from the engine's reserved validation seed range."""
     cache_dir: str | None = None
     """Where the rendered frame cache lives; default ``OUT/cache``. Reused when its recipe matches."""
+    photo_textures: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Domain randomisation of training scenes: the fraction of materials replaced by crops of bundled photos
+    (:mod:`training.synth.randomize`). Validation scenes always use the default engine look."""
+    lighting: bool = False
+    """Domain randomisation of training scenes: wider ranges of light colour, ambient and strength."""
 
 
 class SelfTrainingSection(_Strict):
@@ -69,6 +75,12 @@ class TrainConfig(_Strict):
     """Fraction of samples that are completion tasks (the rest are monocular: empty depth channels)."""
     p_warp: float = 0.7
     """Among completion samples, fraction with multi-view warp masks (the rest get random blob masks)."""
+    camera_effects: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Fraction of synthetic training samples passed through :func:`training.synth.randomize.camera_effects`
+    (exposure, white balance, blur, noise, JPEG)."""
+    init: str | None = None
+    """Checkpoint folder whose weights start the run (same architecture; the fill prior may differ): a warm start
+    instead of a random initialisation. Recorded here so the run's recipe says where it came from."""
     rescale: tuple[float, float] = (0.5, 2.0)
     """Completion samples' depth is multiplied by a log-uniform factor in this range (as the paper)."""
     silog_lambda: float = 0.85
@@ -90,6 +102,8 @@ class TrainConfig(_Strict):
     eval_every: int = 200
     save_every: int = 50
     num_threads: int | None = None
+    device: str = "auto"
+    """``auto`` (``cuda:LOCAL_RANK`` when CUDA is available, else the CPU), ``cpu`` or ``cuda[:N]``."""
 
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:

@@ -30,6 +30,7 @@ import torch
 from core.depthnet import DepthCompletionNet, DepthNetConfig
 from core.errors import InputError
 from training.completion_dataset import Batch, CompletionSampler, synthetic_cache, validation_batches
+from training.distributed import DistContext, init_distributed, replicas_agree
 from training.evaluate import evaluate
 from training.losses import consistency_loss, relative_l1_loss, silog_loss
 from training.train_config import TrainConfig
@@ -90,18 +91,58 @@ def task_losses(model: DepthCompletionNet, batch: Batch, cfg: TrainConfig) -> di
     return out
 
 
-class Trainer:
-    """Owns the model, its EMA, the optimizer and the run folder; :meth:`train` runs to ``max_steps``."""
+class StepLoss(torch.nn.Module):
+    """One training step's loss as a module: the synthetic batch's task losses plus the weighted self-training
+    batch's. Why a module: ``DistributedDataParallel`` averages gradients through hooks armed by its own
+    ``forward``, once per backward; both batches must therefore go through one wrapped forward."""
 
-    def __init__(self, cfg: TrainConfig, out: str | Path, *, resume: bool = False) -> None:
+    def __init__(self, net: DepthCompletionNet, cfg: TrainConfig) -> None:
+        super().__init__()
+        self.net = net
+        self.cfg = cfg
+
+    def forward(self, batch: Batch, self_batch: Batch | None = None) -> dict[str, torch.Tensor]:
+        out = task_losses(self.net, batch, self.cfg)
+        if self_batch is not None:
+            self_loss = task_losses(self.net, self_batch, self.cfg)["loss"]
+            out["loss"] = out["loss"] + self.cfg.self_training.weight * self_loss
+            out["self_loss"] = self_loss
+        return out
+
+
+class Trainer:
+    """Owns the model, its EMA, the optimizer and the run folder; :meth:`train` runs to ``max_steps``.
+
+    Under ``torchrun`` (:mod:`training.distributed`) every rank builds the same trainer: ``batch_size`` is the
+    global batch, each rank trains on its share of it (the same samples a single process would draw for that
+    step, dealt out round-robin), ``DistributedDataParallel`` averages the gradients, and rank 0 alone renders the
+    frame cache, validates, logs and writes checkpoints. ``--resume`` works the same way on every rank.
+    """
+
+    def __init__(
+        self, cfg: TrainConfig, out: str | Path, *, resume: bool = False, dist: DistContext | None = None
+    ) -> None:
         self.cfg = cfg
         self.out = Path(out)
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
+        self.dist = dist if dist is not None else init_distributed(cfg.device)
+        if cfg.batch_size % self.dist.world_size:
+            raise InputError(f"batch_size {cfg.batch_size} (the global batch) must be a multiple of the "
+                             f"{self.dist.world_size} processes")
+        device = self.dist.device
         torch.manual_seed(cfg.seed)
-        self.model = DepthCompletionNet(net_config(cfg))
+        self.model = DepthCompletionNet(net_config(cfg)).to(device)
+        if cfg.init and not resume:
+            _warm_start(self.model, cfg.init)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.loss_fn: torch.nn.Module = StepLoss(self.model, cfg)
+        if self.dist.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [device.index] if device.type == "cuda" else None
+            self.loss_fn = DistributedDataParallel(self.loss_fn, device_ids=ids)
         self.step = 0
         self.best: float | None = None
         if resume:
@@ -109,22 +150,28 @@ class Trainer:
         elif (self.out / STATE_JSON).exists():
             raise InputError(f"{self.out} already holds a training run; pass --resume to continue it or pick a "
                              "new --out")
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / RUN_CONFIG).write_text(cfg.to_yaml())
+        main = self.dist.is_main
+        if main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / RUN_CONFIG).write_text(cfg.to_yaml())
         cache_dir = Path(cfg.synthetic.cache_dir) if cfg.synthetic.cache_dir else self.out / "cache"
+        if not main:  # rank 0 renders the cache once; the others read it
+            self.dist.barrier()
         self.train_cache = synthetic_cache(cfg.synthetic, "train", cache_dir)
         self.val_cache = synthetic_cache(cfg.synthetic, "val", cache_dir)
+        if main:
+            self.dist.barrier()
         self.sampler = CompletionSampler(
             self.train_cache, crop=tuple(cfg.crop), p_completion=cfg.p_completion, p_warp=cfg.p_warp,
-            rescale=tuple(cfg.rescale), seed=cfg.seed,
+            rescale=tuple(cfg.rescale), seed=cfg.seed, camera_effects=cfg.camera_effects,
         )
-        self.val_batches = validation_batches(self.val_cache, batch_size=16)
+        self.val_batches = validation_batches(self.val_cache, batch_size=16) if main else []
         self.self_source = None
         if cfg.self_training.images:
             from training.self_training import SelfTrainingSource
 
             self.self_source = SelfTrainingSource.from_config(cfg, crop=tuple(cfg.crop))
-        self._tb = _tensorboard(self.out / "tb")
+        self._tb = _tensorboard(self.out / "tb") if main else None
 
     # -------------------------------------------------------------------------------------------- loop
     def train(self, *, on_step: Callable[[int], None] | None = None) -> dict[str, float]:
@@ -136,7 +183,9 @@ class Trainer:
             log.info("run in %s is already at step %d >= max_steps %d", self.out, self.step, cfg.max_steps)
             return self._read_metrics()
         self.model.train()
-        bar = tqdm(total=cfg.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+        main = self.dist.is_main
+        bar = tqdm(total=cfg.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True,
+                   disable=not main)
         try:
             while self.step < cfg.max_steps:
                 t0 = time.perf_counter()
@@ -146,12 +195,12 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix(loss=f"{stats['loss']:.4f}", silog=f"{stats['silog']:.4f}",
                                 cons=f"{stats['consistency']:.4f}")
-                if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
+                if main and (self.step % cfg.log_every == 0 or self.step == cfg.max_steps):
                     self._log_row("train_metrics.csv", ["step", *TRAIN_KEYS], stats)
-                if self.step % cfg.eval_every == 0 or self.step == cfg.max_steps:
+                if main and (self.step % cfg.eval_every == 0 or self.step == cfg.max_steps):
                     self._validate()
                 if self.step % cfg.save_every == 0 or self.step == cfg.max_steps:
-                    self.save()
+                    self.save()  # every rank: the replica check inside is collective
                 if on_step is not None:
                     on_step(self.step)
         except KeyboardInterrupt:
@@ -160,6 +209,7 @@ class Trainer:
             raise
         finally:
             bar.close()
+        self.dist.barrier()
         return self._read_metrics()
 
     def _train_step(self) -> dict[str, float]:
@@ -167,15 +217,17 @@ class Trainer:
         lr = lr_at(cfg, self.step)
         for group in self.opt.param_groups:
             group["lr"] = lr
-        batch = self.sampler.batch(self.step, cfg.batch_size)
-        losses = task_losses(self.model, batch, cfg)
-        loss = losses["loss"]
-        self_loss = torch.zeros(())
+        ctx, device = self.dist, self.dist.device
+        batch = self.sampler.batch(self.step, cfg.batch_size, shard=(ctx.rank, ctx.world_size)).to(device)
+        self_batch = None
         st = cfg.self_training
-        if self.self_source is not None and self.step >= st.start_step and st.per_batch > 0:
-            sb = self.self_source.batch(self.sampler.rng(self.step, stream=1), st.per_batch, self.ema)
-            self_loss = task_losses(self.model, sb, cfg)["loss"]
-            loss = loss + st.weight * self_loss
+        n_self = len(ctx.shard(st.per_batch))
+        if self.self_source is not None and self.step >= st.start_step and n_self > 0:
+            rng = self.sampler.rng(self.step, stream=1, rank=ctx.rank if ctx.distributed else None)
+            self_batch = self.self_source.batch(rng, n_self, self.ema).to(device)
+        losses = self.loss_fn(batch, self_batch)
+        loss = losses["loss"]
+        self_loss = losses.get("self_loss", torch.zeros(()))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
@@ -232,18 +284,25 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------- state
     def save(self) -> None:
-        """Write the resumable state atomically-enough: weights file first, then the json that names its step."""
+        """Write the resumable state atomically-enough: weights file first, then the json that names its step.
+
+        Called on every rank: first all ranks check that they hold identical weights (a diverged replica is an
+        error, never a silently saved checkpoint), then rank 0 writes."""
         from safetensors.torch import save_file
 
+        if not replicas_agree(self.model, self.dist):
+            raise RuntimeError(f"step {self.step}: data-parallel replicas hold different weights")
+        if not self.dist.is_main:
+            return
         tensors: dict[str, torch.Tensor] = {}
         for k, v in self.model.state_dict().items():
-            tensors[f"model.{k}"] = v.detach().contiguous()
+            tensors[f"model.{k}"] = v.detach().cpu().contiguous()
         for k, v in self.ema.state_dict().items():
-            tensors[f"ema.{k}"] = v.detach().contiguous()
+            tensors[f"ema.{k}"] = v.detach().cpu().contiguous()
         opt_state = self.opt.state_dict()
         for idx, st in opt_state["state"].items():
             for name, v in st.items():
-                tensors[f"opt.{idx}.{name}"] = torch.as_tensor(v).detach().contiguous()
+                tensors[f"opt.{idx}.{name}"] = torch.as_tensor(v).detach().cpu().contiguous()
         tmp = self.out / (STATE_WEIGHTS + ".tmp")
         save_file(tensors, str(tmp))
         tmp.replace(self.out / STATE_WEIGHTS)
@@ -275,8 +334,22 @@ class Trainer:
         self.opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
         self.step = int(meta["step"])
         self.best = meta.get("best", meta.get("best_hole_absrel"))
-        for name in ("train_metrics.csv", "val_metrics.csv"):
-            _truncate_csv(self.out / name, self.step)
+        if self.dist.is_main:
+            for name in ("train_metrics.csv", "val_metrics.csv"):
+                _truncate_csv(self.out / name, self.step)
+
+
+def _warm_start(model: DepthCompletionNet, ckpt: str) -> None:
+    """Copy the weights of checkpoint ``ckpt`` into ``model``; the architecture must match (the fill prior may
+    differ: it changes what the seventh input channel holds, not the weights' shapes)."""
+    src = DepthCompletionNet.from_pretrained(ckpt)
+    a, b = src.config.to_dict(), model.config.to_dict()
+    a.pop("fill_prior"), b.pop("fill_prior")
+    if a != b or src.config.in_channels != model.config.in_channels:
+        raise InputError(f"init: {ckpt} has architecture {src.config.to_dict()}, the recipe asks for "
+                         f"{model.config.to_dict()}")
+    model.load_state_dict(src.state_dict(), strict=True)
+    log.info("warm start from %s", ckpt)
 
 
 def _fmt(v: float | None) -> str:

@@ -19,6 +19,10 @@ Kind = Literal["inpainter", "depth_estimator", "depth_completer"]
 DEFAULT_INPAINTER = "patchmatch"
 DEFAULT_DEPTH_MODEL = "gld8tr"
 
+COMPLETION_BASELINES = ("aligned-mono", "nearest", "laplacian", "colorization", "bilateral")
+"""The depth-completion baselines every evaluation compares a network with, by registry name: training validation
+(``gld8tr train --eval``), the model card and ``gld8tr benchmark`` all run these same backends under these names."""
+
 _FACTORIES: dict[Kind, dict[str, str]] = {
     "inpainter": {
         "patchmatch": "core.backends.patchmatch_inpainter:build",
@@ -36,6 +40,8 @@ _FACTORIES: dict[Kind, dict[str, str]] = {
         "nearest": "core.backends.classical_fill:build_nearest",
         "laplacian": "core.backends.classical_fill:build_laplacian",
         "background": "core.backends.classical_fill:build_background",
+        "colorization": "core.backends.guided_fill:build_colorization",
+        "bilateral": "core.backends.guided_fill:build_bilateral",
         "invisible-stitch": "core.backends.invisible_stitch:build",
         "transformers": "core.backends.transformers_depth:build_completer",  # aligned to the known depth
     },

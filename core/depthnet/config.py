@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-FILL_PRIORS = ("nearest", "push_pull", "background", "laplacian", "none")
+FILL_PRIORS = ("nearest", "push_pull", "background", "laplacian", "bilateral", "colorization", "none")
 
 
 @dataclass
@@ -32,9 +32,10 @@ class DepthNetConfig:
     fill_prior: str = "nearest"
     """One of :data:`FILL_PRIORS`: start from a classical fill of the known log depth (the nearest known pixel, a
     smooth push-pull interpolation, a far-biased max push-pull that fills disocclusions with the background side
-    of a depth edge, or the exact harmonic interpolation) given as a seventh input channel, and predict a
-    residual to it. A small CPU-trained net then begins at a classical fill's accuracy in the holes instead of
-    having to learn to propagate depth from scratch; with nothing known the fill is 0 and the net is monocular."""
+    of a depth edge, the exact harmonic interpolation, or the image-guided joint-bilateral or colourisation fill)
+    given as a seventh input channel, and predict a residual to it. A small CPU-trained net then begins at a
+    classical fill's accuracy in the holes instead of having to learn to propagate depth from scratch; with
+    nothing known the fill is 0 and the net is monocular."""
     min_depth: float = 0.05
     max_depth: float = 200.0
     """Predictions are clamped to [min_depth, max_depth] metres."""

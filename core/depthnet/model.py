@@ -201,8 +201,36 @@ def laplacian_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(out).to(device=values.device, dtype=values.dtype)
 
 
+def bilateral_fill(values: torch.Tensor, known: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+    """Joint-bilateral fill of ``values`` [B,1,H,W] guided by ``rgb`` [B,3,H,W] in [0, 1]: the image-guided prior
+    (:func:`core.guided_fill.bilateral_fill`), which carries depth along the photo's colour regions."""
+    from core.guided_fill import bilateral_fill as fill
+
+    return fill(values, known, rgb)
+
+
+def colorization_fill(values: torch.Tensor, known: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+    """Levin colourisation (the NYU toolbox's fill) of ``values`` [B,1,H,W] guided by ``rgb`` [B,3,H,W] in [0, 1]:
+    the image-guided prior with the lowest hole error of the classical fills on the benchmark's synthetic and
+    Middlebury pairs. ``values`` are log depth ratios; the fill runs on depth (their exponential), as the toolbox
+    does, and is scale-equivariant. A sparse solve per image on the CPU, like the ``laplacian`` prior."""
+    import numpy as np
+
+    from core.guided_fill import colorization_fill as solve
+
+    k = (known > 0.5).cpu().numpy()
+    v = values.detach().cpu().double().numpy()
+    img = (rgb.detach().permute(0, 2, 3, 1).cpu().numpy().clip(0, 1) * 255 + 0.5).astype(np.uint8)
+    out = np.zeros(v.shape, dtype=np.float32)
+    for i in range(v.shape[0]):
+        if k[i, 0].any():
+            out[i, 0] = np.log(solve(img[i], np.where(k[i, 0], np.exp(v[i, 0]), 0.0), k[i, 0]))
+    return torch.from_numpy(out).to(device=values.device, dtype=values.dtype)
+
+
 _FILL_PRIORS = {"nearest": nearest_fill, "push_pull": push_pull_fill, "background": background_fill,
-                "laplacian": laplacian_fill}
+                "laplacian": laplacian_fill, "bilateral": bilateral_fill, "colorization": colorization_fill}
+_IMAGE_GUIDED_PRIORS = {"bilateral", "colorization"}
 
 def _norm(channels: int, groups: int) -> nn.GroupNorm:
     return nn.GroupNorm(math.gcd(groups, channels), channels)
@@ -290,7 +318,8 @@ class DepthCompletionNet(nn.Module):
         fill = None
         if self.config.fill_prior != "none":
             prior = _FILL_PRIORS[self.config.fill_prior]
-            fill = prior(ratio, known).detach()
+            guide = (rgb,) if self.config.fill_prior in _IMAGE_GUIDED_PRIORS else ()
+            fill = prior(ratio, known, *guide).detach()
             channels.append(fill)
         return torch.cat(channels, dim=1), log_s, fill
 

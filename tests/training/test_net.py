@@ -211,8 +211,8 @@ def test_meet_known_removes_the_step_at_the_seam_and_fades_into_the_hole() -> No
 
 
 def test_torch_nearest_fill_matches_the_exact_distance_transform() -> None:
+    from core.backends.classical_fill import nearest_fill as exact_nearest_fill
     from core.depthnet.model import nearest_fill
-    from training.evaluate import nearest_fill as exact_nearest_fill
 
     rng = np.random.default_rng(0)
     values = rng.uniform(1, 5, (3, 41, 67)).astype(np.float32)

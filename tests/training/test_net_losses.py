@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
-from training.evaluate import align_scale_shift, nearest_fill
-from training.losses import consistency_loss, depth_metrics, pool_metrics, relative_l1_loss, silog_loss
+from training.losses import consistency_loss, relative_l1_loss, silog_loss
 
 
 def test_silog_is_zero_for_exact_and_scale_invariant_at_lambda_one() -> None:
@@ -56,25 +54,3 @@ def test_relative_l1_is_metres_over_the_image_scale_in_the_region() -> None:
     assert math.isclose(float(ratio), 4.0, rel_tol=1e-5)
     empty = relative_l1_loss(pred_log.requires_grad_(), target, torch.zeros_like(region), log_scale)
     assert float(empty) == 0.0 and empty.requires_grad
-
-
-def test_depth_metrics_and_pooling() -> None:
-    gt = torch.tensor([1.0, 2.0, 4.0, 0.0]).view(1, 1, 2, 2)
-    pred = torch.tensor([1.0, 3.0, 4.0, 9.0]).view(1, 1, 2, 2)
-    m = depth_metrics(pred, gt, torch.ones_like(gt, dtype=torch.bool))
-    assert m["n"] == 3
-    assert math.isclose(m["absrel"], 0.5 / 3, rel_tol=1e-9)
-    assert math.isclose(m["mae"], 1 / 3, rel_tol=1e-9)
-    assert math.isclose(m["delta1"], 2 / 3, rel_tol=1e-9)
-    pooled = pool_metrics([m, {"n": 1, "absrel": 0.0, "delta1": 1.0, "mae": 0.0, "rmse": 0.0}])
-    assert pooled["n"] == 4 and math.isclose(pooled["mae"], 0.25, rel_tol=1e-9)
-
-
-def test_nearest_fill_and_scale_shift_alignment() -> None:
-    depth = np.array([[1.0, 0, 0, 5.0]], np.float32)
-    known = depth > 0
-    np.testing.assert_array_equal(nearest_fill(depth, known), [[1.0, 1.0, 5.0, 5.0]])
-    pred = np.array([[1.0, 2.0, 3.0, 4.0]], np.float32)
-    target = 2 * pred + 1
-    np.testing.assert_allclose(align_scale_shift(pred, target, np.array([[True, True, False, False]])), target,
-                               rtol=1e-5)

@@ -44,11 +44,11 @@ def test_default_backends_load_the_shipped_weights_and_keep_known_depth() -> Non
 def test_model_card_reports_the_metrics_file() -> None:
     metrics = json.loads((SHIPPED_DIR / "metrics.json").read_text())
     card = (SHIPPED_DIR / "MODEL_CARD.md").read_text()
-    for key in ("hole_absrel", "nearest_hole_absrel", "laplacian_hole_absrel", "alignedmono_hole_absrel",
+    for key in ("hole_absrel", "nearest_hole_absrel", "laplacian_hole_absrel", "aligned-mono_hole_absrel",
                 "frame_absrel", "hole_mae", "laplacian_hole_mae"):
         assert f"{metrics[key]:.4f}" in card, key
     # The acceptance bar of the shipped model: better than every baseline on hole pixels.
-    for base in ("nearest_hole", "laplacian_hole", "alignedmono_hole"):
+    for base in ("nearest_hole", "laplacian_hole", "aligned-mono_hole"):
         assert metrics["hole_absrel"] < metrics[f"{base}_absrel"]
         assert metrics["hole_mae"] < metrics[f"{base}_mae"]
         assert metrics["hole_delta1"] > metrics[f"{base}_delta1"]
@@ -67,5 +67,5 @@ def test_model_card_numbers_are_reproduced_by_its_command(tmp_path) -> None:
     got = json.loads((tmp_path / "eval.json").read_text())
     want = json.loads((SHIPPED_DIR / "metrics.json").read_text())
     for key in ("hole_absrel", "hole_delta1", "hole_mae", "nearest_hole_absrel", "laplacian_hole_mae",
-                "alignedmono_hole_absrel", "frame_absrel", "frame_delta1"):
+                "aligned-mono_hole_absrel", "frame_absrel", "frame_delta1"):
         assert got[key] == pytest.approx(want[key], rel=1e-3, abs=1e-4), key

@@ -18,6 +18,7 @@ import numpy as np
 from core.camera import Camera
 from training.data.frame import Frame, FrameSequence
 from training.synth.cameras import FOV_RANGE_DEG
+from training.synth.randomize import SceneRandomization
 from training.synth.scene import KINDS, SceneKind, SyntheticScene
 
 VALIDATION_SEED_START = 1_000_000
@@ -39,6 +40,7 @@ class SyntheticReader:
         split: Literal["train", "val"] = "train",
         shadows: bool = True,
         fov_range_deg: tuple[float, float] = FOV_RANGE_DEG,
+        randomization: SceneRandomization | None = None,
     ) -> None:
         if n_scenes < 1 or views_per_scene < 1:
             raise ValueError(f"n_scenes and views_per_scene must be >= 1, got {n_scenes}, {views_per_scene}")
@@ -57,6 +59,7 @@ class SyntheticReader:
         self.kinds = tuple(kinds)
         self.shadows = shadows
         self.fov_range_deg = fov_range_deg
+        self.randomization = randomization
         self._seeds: dict[str, tuple[int, SceneKind]] = {}
         for i in range(n_scenes):
             kind = self.kinds[i % len(self.kinds)]
@@ -80,7 +83,7 @@ class SyntheticReader:
         if scene_id not in self._seeds:
             raise KeyError(f"unknown synthetic scene {scene_id!r}")
         seed, kind = self._seeds[scene_id]
-        scene = SyntheticScene.random(seed, kind)
+        scene = SyntheticScene.random(seed, kind, self.randomization)
         rng = np.random.default_rng([seed, 7])
         cams = scene.sample_cameras(self.views_per_scene, rng, self.height, self.width, self.fov_range_deg)
         self._cache[scene_id] = (scene, cams)

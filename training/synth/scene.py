@@ -23,6 +23,7 @@ from training.data.frame import Frame
 from training.synth.cameras import FOV_RANGE_DEG, pixel_rays, sample_cameras
 from training.synth.layouts import Layout, Light, PrimitiveBuilder, indoor_layout, outdoor_layout
 from training.synth.primitives import surface_normals, surface_uv
+from training.synth.randomize import SceneRandomization, randomize_layout
 from training.synth.raycast import any_hit, first_hit_culled
 from training.synth.textures import TextureAtlas
 
@@ -92,11 +93,16 @@ class SyntheticScene:
         self._materials = self.prims.materials()
 
     @classmethod
-    def random(cls, seed: int, kind: SceneKind = "indoor") -> SyntheticScene:
+    def random(
+        cls, seed: int, kind: SceneKind = "indoor", randomization: SceneRandomization | None = None
+    ) -> SyntheticScene:
+        """Scene ``seed`` of ``kind``; ``randomization`` changes its look only (:mod:`training.synth.randomize`)."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         rng = np.random.default_rng([int(seed), KINDS.index(kind)])
         layout = indoor_layout(rng) if kind == "indoor" else outdoor_layout(rng)
+        if randomization is not None:
+            layout = randomize_layout(layout, int(seed), randomization)
         return cls(layout, int(seed), f"synth-{kind}-{int(seed)}")
 
     @classmethod

@@ -1,0 +1,162 @@
+"""Image-guided depth fills on arrays: Levin colourisation (the NYU toolbox's fill) and joint-bilateral filling.
+
+Why a module of its own (as :mod:`core.fill` for the image-blind fills): the registry backends
+(:mod:`core.backends.guided_fill`, which explains the methods) and the network's fill priors
+(:mod:`core.depthnet.model`) both need them, and neither may import the other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import sparse
+from scipy.sparse.linalg import splu
+
+GREY_WEIGHTS = np.array([0.2989, 0.5870, 0.1140])
+"""rgb2gray's luma weights (MATLAB, as the NYU toolbox)."""
+
+BILATERAL_SIGMA_RGB = 0.1
+"""Colour difference (RGB in [0, 1], Euclidean) at which a neighbour's weight falls to exp(-1/2)."""
+BILATERAL_RADIUS = 3
+"""Window radius (pixels) of one joint-bilateral fill round."""
+
+
+def grey(image: np.ndarray) -> np.ndarray:
+    """Grey level [H, W] float64 in [0, 1] of a uint8 RGB (or grey) image."""
+    img = np.asarray(image, dtype=np.float64) / 255.0
+    return img if img.ndim == 2 else img[..., :3] @ GREY_WEIGHTS
+
+
+def colorization_weights(gray: np.ndarray, radius: int = 1) -> sparse.csr_matrix:
+    """The row-stochastic affinity matrix W [HW, HW] of Levin's colourisation (NYU toolbox constants).
+
+    Row ``r`` holds the neighbours ``s`` of pixel ``r`` in its (2 radius + 1)^2 window (itself excluded) with
+    weights ``exp(-(Y_s - Y_r)^2 / c)``, normalised to sum 1, where ``c`` = 0.6 x the variance of the window
+    (itself included), raised so that the most similar neighbour keeps weight >= 0.01, and at least 2e-6.
+    """
+    H, W = gray.shape
+    offsets = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1) if dy or dx]
+    pad = np.pad(gray, radius, mode="constant", constant_values=np.nan)
+    nb = np.stack([pad[radius + dy : radius + dy + H, radius + dx : radius + dx + W] for dy, dx in offsets])
+    inside = np.isfinite(nb)  # [K, H, W]
+    window = np.concatenate([nb, gray[None]], axis=0)
+    var = np.nanvar(window, axis=0)
+    diff2 = np.where(inside, (nb - gray[None]) ** 2, np.inf)
+    c = 0.6 * var
+    min_gap = diff2.min(axis=0)
+    c = np.maximum(c, -min_gap / np.log(0.01))
+    c = np.maximum(c, 2e-6)
+    w = np.where(inside, np.exp(-np.where(inside, diff2, 0.0) / c[None]), 0.0)
+    w /= w.sum(axis=0, keepdims=True)
+    rows_i, cols_i = np.indices((H, W))
+    flat = (rows_i * W + cols_i).ravel()
+    row_idx, col_idx, vals = [], [], []
+    for k, (dy, dx) in enumerate(offsets):
+        ok = inside[k].ravel()
+        row_idx.append(flat[ok])
+        col_idx.append(((rows_i + dy) * W + (cols_i + dx)).ravel()[ok])
+        vals.append(w[k].ravel()[ok])
+    return sparse.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(row_idx), np.concatenate(col_idx))), shape=(H * W, H * W)
+    )
+
+
+def colorization_fill(
+    image: np.ndarray, depth: np.ndarray, known: np.ndarray, *, log_depth: bool = False
+) -> np.ndarray:
+    """Levin colourisation of ``depth`` [H, W] into ``~known``, guided by ``image``; float32 [H, W].
+
+    The toolbox solves ``(I - W + alpha G) x = alpha G d`` over all pixels with alpha = 1 (known pixels are soft
+    constraints). Here known pixels are hard constraints (alpha -> infinity): the known depth is exact, as every
+    completer in this project keeps it, and only the unknown pixels are unknowns of the system, which is smaller
+    and better conditioned. ``log_depth`` fills log depth instead of metres.
+    """
+    H, W = depth.shape
+    unknown = ~known
+    values = np.log(np.where(known, depth, 1.0)) if log_depth else np.where(known, depth, 0.0).astype(np.float64)
+    out = values.astype(np.float64).copy()
+    n = int(unknown.sum())
+    if n:
+        Wm = colorization_weights(grey(image))
+        u = np.flatnonzero(unknown.ravel())
+        k = np.flatnonzero(known.ravel())
+        Wu = Wm[u]
+        A = sparse.identity(n, format="csc") - Wu[:, u].tocsc()
+        rhs = Wu[:, k] @ values.ravel()[k]
+        # Every unknown region touches a known pixel through positive weights (weights never vanish: c is
+        # floored), so A is a non-singular M-matrix.
+        out.ravel()[u] = splu(A.tocsc(), permc_spec="COLAMD").solve(rhs)
+    if log_depth:
+        out = np.exp(out)
+    return np.where(known, depth, out).astype(np.float32)
+
+
+# -------------------------------------------------------------------------------------- joint bilateral
+def _shift(x: torch.Tensor, dy: int, dx: int, r: int) -> torch.Tensor:
+    """``x`` [B,C,H+2r,W+2r] (padded by ``r``) -> the [B,C,H,W] view whose pixel (y, x) is (y + dy, x + dx)."""
+    H, W = x.shape[-2] - 2 * r, x.shape[-1] - 2 * r
+    return x[..., r + dy : r + dy + H, r + dx : r + dx + W]
+
+
+def bilateral_fill(
+    values: torch.Tensor,
+    known: torch.Tensor,
+    guide: torch.Tensor,
+    *,
+    radius: int = BILATERAL_RADIUS,
+    sigma_rgb: float = BILATERAL_SIGMA_RGB,
+) -> torch.Tensor:
+    """Fill the unknown pixels of ``values`` [B,1,H,W] by joint-bilateral onion peeling guided by ``guide`` [B,3,H,W].
+
+    Every round, each unfilled pixel with filled pixels within ``radius`` takes their average weighted by a
+    spatial Gaussian (sigma = radius / 2) and ``exp(-|guide_p - guide_q|^2 / (2 sigma_rgb^2))``, and counts as
+    filled from then on; rounds repeat until nothing is left (about hole width / radius rounds). At the border of
+    a hole the colour weights decide which side's depth a pixel continues -- the foreground's where it looks like
+    the foreground, the background's where it looks like the background. Known pixels come back exactly; images
+    with nothing known come back as 0. No gradient flows through it.
+    """
+    B, _, H, W = values.shape
+    assert known.shape == values.shape and guide.shape == (B, 3, H, W), (
+        f"values {tuple(values.shape)}, known {tuple(known.shape)}, guide {tuple(guide.shape)}"
+    )
+    r = int(radius)
+    offsets = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)
+               if (dy or dx) and dy * dy + dx * dx <= r * r]
+    spatial = [float(np.exp(-(dy * dy + dx * dx) / (2 * (r / 2) ** 2))) for dy, dx in offsets]
+    with torch.no_grad():
+        filled = (known > 0.5).to(values.dtype)
+        out = values * filled
+        gpad = F.pad(guide, (r, r, r, r), mode="replicate")
+        # Floored so that a pixel unlike all of its filled neighbours still averages them (by distance alone)
+        # instead of dividing by an underflowed zero.
+        colour_w = [torch.exp(-(_shift(gpad, dy, dx, r) - guide).square().sum(1, keepdim=True) / (2 * sigma_rgb**2))
+                    .clamp_min(1e-12) for dy, dx in offsets]
+        any_known = filled.flatten(1).amax(dim=1)[:, None, None, None] > 0
+        todo = (filled < 0.5) & any_known
+        while bool(todo.any()):
+            vpad = F.pad(out, (r, r, r, r))
+            fpad = F.pad(filled, (r, r, r, r))
+            num = torch.zeros_like(out)
+            den = torch.zeros_like(out)
+            for (dy, dx), ws, wc in zip(offsets, spatial, colour_w, strict=True):
+                w = ws * wc * _shift(fpad, dy, dx, r)
+                num += w * _shift(vpad, dy, dx, r)
+                den += w
+            near = torch.zeros_like(todo)
+            for dy, dx in offsets:
+                near |= _shift(fpad, dy, dx, r) > 0.5
+            reach = todo & near
+            out = torch.where(reach, num / den.clamp_min(1e-30), out)
+            filled = torch.where(reach, torch.ones_like(filled), filled)
+            todo = todo & ~reach
+        return torch.where(known > 0.5, values, out)
+
+
+def bilateral_fill_depth(image: np.ndarray, depth: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """:func:`bilateral_fill` of log ``depth`` [H, W] guided by ``image`` uint8 [H, W, 3]; float32 metres."""
+    logd = torch.from_numpy(np.log(np.where(known, depth, 1.0)).astype(np.float32))[None, None]
+    mask = torch.from_numpy(known.astype(np.float32))[None, None]
+    guide = torch.from_numpy(np.ascontiguousarray(image[..., :3])).permute(2, 0, 1)[None].float() / 255.0
+    filled = bilateral_fill(logd, mask, guide)[0, 0].exp().numpy()
+    return np.where(known, depth, filled).astype(np.float32)
