@@ -21,7 +21,8 @@ from api.problems import ProblemError
 from api.uploads import IMAGE_FORMATS, check_depth, check_image
 from core.viewer import viewer_html
 from service import jobs
-from service.jobs import IdempotencyConflict, QueueUnavailable
+from service.infra import RETRY_AFTER_S
+from service.jobs import ActiveJobLimit, IdempotencyConflict, QueueUnavailable
 from service.schemas import (
     ACTIVE_STATUSES,
     InputInfo,
@@ -55,6 +56,11 @@ def _own_job(service: Service, owner: str, job_id: str) -> JobRecord:
     if rec is None or rec.owner != owner:  # someone else's job looks exactly like a missing one
         raise ProblemError(404, "Not Found", f"no scene job {job_id!r}", slug="not-found")
     return rec
+
+
+def _too_many_jobs(active: int, limit: int) -> ProblemError:
+    return ProblemError(429, "Too many active jobs", f"{active} jobs queued or running; the limit is {limit}",
+                        slug="too-many-jobs", headers={"Retry-After": "30"})
 
 
 def _parse_outputs(raw: list[str] | None) -> list[str] | None:
@@ -169,12 +175,8 @@ async def create_scene(
     # 6. Cap on queued + running jobs per key.
     if settings.max_active_jobs_per_key:
         active = await asyncio.to_thread(store.count_active, owner)
-        if active >= settings.max_active_jobs_per_key:
-            raise ProblemError(
-                429, "Too many active jobs",
-                f"{active} jobs queued or running; the limit is {settings.max_active_jobs_per_key}",
-                slug="too-many-jobs", headers={"Retry-After": "30"},
-            )
+        if active >= settings.max_active_jobs_per_key:  # early refusal; the store re-checks atomically
+            raise _too_many_jobs(active, settings.max_active_jobs_per_key)
 
     # 7. Store the inputs, create the record (claims the idempotency key atomically), enqueue.
     job_id = uuid.uuid4().hex
@@ -196,8 +198,11 @@ async def create_scene(
             422, "Idempotency-Key reused", f"this key was used for job {exc.job_id} with a different request",
             slug="idempotency-conflict",
         ) from exc
+    except ActiveJobLimit as exc:
+        raise _too_many_jobs(exc.active, exc.limit) from exc
     except QueueUnavailable as exc:
-        raise ProblemError(503, "Service Unavailable", str(exc), headers={"Retry-After": "10"}) from exc
+        raise ProblemError(503, "Service Unavailable", str(exc), slug="unavailable",
+                           headers={"Retry-After": str(RETRY_AFTER_S)}) from exc
     response.headers["Location"] = f"/scenes/{created.id}"
     log.info("job %s queued for %s (mode %s, %dx%d)", created.id, owner, options.mode, checked.width, checked.height)
     return _public(request, created)
