@@ -48,6 +48,10 @@ class SceneOptions(BaseModel):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     outputs: list[OutputName] = Field(default_factory=lambda: sorted(DEFAULT_OUTPUTS), min_length=1)
     webhook: str | None = Field(None, description="https URL called once the job ends (host must be allowed)")
+    gs_method: Literal["auto", "feedforward", "fit"] | None = Field(
+        None, description="how gaussians.ply is made: feedforward (splatter network, about a CPU-second), fit "
+        "(optimisation), auto; default: the worker's GLD8TR_GS_METHOD"
+    )
 
     @field_validator("outputs")
     @classmethod

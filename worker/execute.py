@@ -191,7 +191,8 @@ def _run(ctx: WorkerContext, rec: JobRecord, holder: str, lease: LeaseKeeper) ->
         written = write_outputs(
             scene, out_dir / "scene.ply", preview_path=out_dir / "preview.png",
             gaussians_path=out_dir / "gaussians.ply" if GAUSSIAN_OUTPUTS.intersection(opts.outputs) else None,
-            gs_iters=settings.gs_iters, gs_max_side=settings.gs_max_side, gs_method=settings.gs_method,
+            gs_iters=settings.gs_iters, gs_max_side=settings.gs_max_side,
+            gs_method=opts.gs_method or settings.gs_method,
             device=ctx.models.device, seed=opts.seed, on_progress=on_progress, should_cancel=should_cancel,
         )
         if written.gaussians is not None:

@@ -71,7 +71,7 @@ def _parse_outputs(raw: list[str] | None) -> list[str] | None:
 
 def _check_options(
     settings: Settings, prompt: str, mode: str, fov_deg: str | None, seed: int, outputs: list[str] | None,
-    webhook: str | None,
+    webhook: str | None, gs_method: str | None = None,
 ) -> SceneOptions:
     """The form fields as a validated ``SceneOptions`` (422 problem otherwise)."""
     if len(prompt) > settings.max_prompt_chars:
@@ -89,7 +89,7 @@ def _check_options(
     elif fov_deg is not None:
         fov = "auto"
     fields: dict[str, object] = {"prompt": prompt, "mode": mode, "fov_deg": fov, "seed": seed,
-                                 "webhook": webhook or None}
+                                 "webhook": webhook or None, "gs_method": gs_method or None}
     if (wanted := _parse_outputs(outputs)) is not None:
         fields["outputs"] = sorted(set(wanted))
     try:
@@ -133,6 +133,7 @@ async def create_scene(
         "(the last two add a Gaussian fit; default: the first three)"
     )] = None,
     webhook: Annotated[str | None, Form()] = None,
+    gs_method: Annotated[str | None, Form(description="feedforward, fit or auto (default: the worker setting)")] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> JobPublic:
     settings, store = service.settings, service.store
@@ -147,7 +148,7 @@ async def create_scene(
             )
 
     # 2. Options.
-    options = _check_options(settings, prompt, mode, fov_deg, seed, outputs, webhook)
+    options = _check_options(settings, prompt, mode, fov_deg, seed, outputs, webhook, gs_method)
 
     # 3. Files: size, format, pixel count, decodability, depth shape.
     limit = settings.max_upload_bytes

@@ -211,7 +211,7 @@ def test_cancel_during_gaussian_fit_leaves_no_outputs(tmp_path: Path) -> None:
 
 
 def test_worker_feedforward_gaussians(tmp_path: Path) -> None:
-    """The worker's narrow function with ``gs_method=feedforward`` (the CPU default): the shipped splatter net
+    """A job asking for ``gs_method=feedforward`` (the CPU default; here over a worker set to fit): the shipped net
     writes a viewable 3DGS PLY with one splat per pixel of the photo, and its metrics say how it was made."""
     from service_helpers import encode_npy, encode_png, scene_depth, scene_image
 
@@ -220,12 +220,13 @@ def test_worker_feedforward_gaussians(tmp_path: Path) -> None:
     from worker.models import ResidentModels
 
     settings = Settings(storage="local", data_dir=tmp_path, depth_model="nearest", device="cpu",
-                        gs_method="feedforward")
+                        gs_method="fit")  # the job's own option below must win
     store, storage = MemoryJobStore(), LocalStorage(tmp_path / "objects")
     image_key, depth_key = input_key(settings, "ff", "image.png"), input_key(settings, "ff", "depth.npy")
     storage.put_bytes(image_key, encode_png(scene_image(96, 64)), "image/png")
     storage.put_bytes(depth_key, encode_npy(scene_depth(96, 64)), "application/octet-stream")
-    options = SceneOptions(mode="single", outputs=["scene.ply", "gaussians.ply", "gaussians.json"])
+    options = SceneOptions(mode="single", outputs=["scene.ply", "gaussians.ply", "gaussians.json"],
+                           gs_method="feedforward")
     inputs = InputInfo(image_key=image_key, image_format="PNG", width=96, height=64, depth_key=depth_key,
                        depth_format="npy")
     store.create(JobRecord(id="ff", owner="o", options=options, inputs=inputs))
@@ -240,3 +241,15 @@ def test_worker_feedforward_gaussians(tmp_path: Path) -> None:
     vertex = PlyData.read(str(tmp_path / "g.ply"))["vertex"]
     names = [p.name for p in vertex.properties]  # degree-0 colour: the 3DGS layout without f_rest_*
     assert names == [n for n in GS_FIELDS if not n.startswith("f_rest")] and vertex.count == 96 * 64
+
+
+def test_gs_method_form_field_is_validated() -> None:
+    from api.problems import ProblemError
+    from api.routes.scenes import _check_options
+
+    settings = Settings(storage="local")
+    assert _check_options(settings, "", "single", None, 0, None, None, "feedforward").gs_method == "feedforward"
+    assert _check_options(settings, "", "single", None, 0, None, None).gs_method is None
+    with pytest.raises(ProblemError) as err:
+        _check_options(settings, "", "single", None, 0, None, None, "magic")
+    assert err.value.status == 422 and "gs_method" in err.value.detail
