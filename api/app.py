@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
 
@@ -20,7 +20,7 @@ from api import __doc__ as api_doc
 from api.auth import ApiKeyAuth
 from api.deps import Service
 from api.metrics import Metrics
-from api.middleware import BodySizeLimit, LatencyMetrics
+from api.middleware import BodySizeLimit, ErrorResponses, LatencyMetrics
 from api.problems import install_problem_handlers
 from api.routes import health, scenes, viewer, web
 from api.signing import FileUrlSigner
@@ -46,13 +46,13 @@ def build_service(
     return Service(settings, store, storage, runner, auth, signer)
 
 
-async def _purge_loop(service: Service) -> None:
+async def _every(interval_s: float, what: str, fn: Callable[[], object]) -> None:
     while True:
         try:
-            await asyncio.to_thread(jobs.purge, service)
-        except Exception as exc:
-            log.warning("purge failed: %s", exc)
-        await asyncio.sleep(service.settings.purge_interval_s)
+            await asyncio.to_thread(fn)
+        except Exception as exc:  # Redis or S3 blinked: try again next round
+            log.warning("%s failed: %s", what, exc)
+        await asyncio.sleep(interval_s)
 
 
 def create_app(
@@ -65,11 +65,16 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        purger = asyncio.create_task(_purge_loop(service))
+        loops = [
+            asyncio.create_task(_every(settings.purge_interval_s, "purge", lambda: jobs.purge(service))),
+            asyncio.create_task(_every(settings.lease_check_interval_s, "lease check",
+                                       lambda: jobs.requeue_expired(service, service.runner))),
+        ]
         try:
             yield
         finally:
-            purger.cancel()
+            for task in loops:
+                task.cancel()
             service.runner.close()
 
     app = FastAPI(
@@ -89,6 +94,7 @@ def create_app(
     # Outermost last: latency sees every answer, including the body limit's 413.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)  # + multipart framing
     app.add_middleware(LatencyMetrics, metrics=metrics)
+    app.add_middleware(ErrorResponses)  # outermost of ours: it answers whatever the others let through
     return app
 
 

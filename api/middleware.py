@@ -1,29 +1,82 @@
-"""ASGI middleware: the request-body cap (before any parsing) and HTTP latency metrics."""
+"""ASGI middleware: the request-body cap (before any parsing), HTTP latency metrics, and the last-resort error
+answers (503 + Retry-After when a dependency is down, 500 otherwise)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+from service.infra import RETRY_AFTER_S, is_unavailable
+
+log = logging.getLogger(__name__)
 
 
 class _TooLarge(Exception):
     pass
 
 
+async def _send_problem(send: Send, problem: dict, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps(problem).encode()
+    await send({"type": "http.response.start", "status": problem["status"],
+                "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                            (b"content-length", str(len(body)).encode()), *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def _send_413(send: Send, limit: int, path: str) -> None:
-    body = json.dumps({
+    await _send_problem(send, {
         "type": PROBLEM_BASE + "too-large", "title": "Content Too Large", "status": 413,
         "detail": f"request bodies may be at most {limit} bytes", "instance": path,
-    }).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
+    }, [(b"connection", b"close")])
+
+
+class ErrorResponses:
+    """The answer to any exception a route let through: ``503`` problem + ``Retry-After`` if Redis, the broker or
+    S3 is unavailable (``service.infra.is_unavailable``; the client should simply retry), else ``500``.
+
+    Why a middleware: an ``Exception`` handler runs in Starlette's ServerErrorMiddleware, which re-raises after
+    answering, and uvicorn then closes the keep-alive connection without ``Connection: close``, so a pooled
+    client's next request fails. Here the exception ends with the answer and the connection stays usable. If
+    the answer had already started there is nothing left to say: the exception goes on (the server closes).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            path = scope.get("path", "")
+            if is_unavailable(exc):
+                log.warning("%s %s: dependency unavailable: %s: %s", scope["method"], path, type(exc).__name__, exc)
+                await _send_problem(send, {
+                    "type": PROBLEM_BASE + "unavailable", "title": "Service Unavailable", "status": 503,
+                    "detail": "a backing service (job store, queue or storage) is unreachable; retry later",
+                    "instance": path,
+                }, [(b"retry-after", str(RETRY_AFTER_S).encode())])
+                return
+            log.error("unhandled error on %s %s", scope["method"], path, exc_info=exc)
+            await _send_problem(send, {"type": "about:blank", "title": "Internal Server Error", "status": 500,
+                                       "instance": path})
 
 
 class BodySizeLimit:

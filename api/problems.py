@@ -75,7 +75,6 @@ def install_problem_handlers(app: FastAPI) -> None:
             extra={"errors": errors},
         )
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(500, "Internal Server Error", None, instance=request.url.path)
+    # Everything else (503 for an unavailable Redis, broker or S3; 500 for bugs) is answered by
+    # ``api.middleware.ErrorResponses``, which, unlike an ``Exception`` handler, does not re-raise: Starlette's
+    # ServerErrorMiddleware would send the 500 and then let the server drop the keep-alive connection.

@@ -53,6 +53,9 @@ def write_outputs(
     gs_iters: int | None = None,
     gs_max_side: int | None = -1,
     gs_axes: str = "opencv",
+    gs_method: str = "auto",
+    gs_init: str = "points",
+    gs_checkpoint: str | None = None,
     device: str = "auto",
     seed: int = 0,
     progress: bool = False,
@@ -61,7 +64,8 @@ def write_outputs(
 ) -> WrittenOutputs:
     """Write ``scene`` (a :class:`core.pipeline.Scene`): the PLY and its sidecar JSON (atomically, together),
     the views into ``views_dir``, the preview strip to ``preview_path`` and, with ``gaussians_path``, Gaussians
-    fitted to the views (``.ply`` 3DGS, ``.splat`` or ``.spz``, plus their ``.json`` metrics).
+    of the views (``.ply`` 3DGS, ``.splat`` or ``.spz``, plus their ``.json`` metrics) made by ``gs_method``
+    (``core.gaussians.stage``: feed-forward, fit, or auto).
 
     The fit is the slow part: ``should_cancel`` is checked before it and at each of its progress reports
     (raising :class:`core.errors.Cancelled`); its time goes into ``scene.timings["gaussians"]``.
@@ -91,7 +95,8 @@ def write_outputs(
     t0 = time.perf_counter()
     written.gaussians = gaussian_stage(
         scene, gaussians_path, iters=gs_iters, max_side=gs_max_side, axes=gs_axes, device=device,  # type: ignore[arg-type]
-        seed=seed, progress=progress, on_progress=report,
+        seed=seed, progress=progress, on_progress=report, method=gs_method, init=gs_init,  # type: ignore[arg-type]
+        checkpoint=gs_checkpoint,
     )
     scene.timings["gaussians"] = time.perf_counter() - t0
     written.files += [Path(gaussians_path), Path(gaussians_path).with_suffix(".json")]

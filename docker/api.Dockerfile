@@ -1,6 +1,6 @@
 # API image: FastAPI under uvicorn, no torch (the API process never imports it).
 # Build:  docker build -f docker/api.Dockerfile -t gld8tr-api .
-FROM python:3.11-slim
+FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 

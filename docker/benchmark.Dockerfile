@@ -7,7 +7,7 @@
 #               docker run --rm -v /datasets/scannet:/data:ro -v "$PWD/results:/results" gld8tr-bench \
 #                 --dataset scannet --root /data --stride 50 --offsets 10 --out /results/scannet
 # The output folder is resumable: rerunning the same command after an interruption scores only missing pairs.
-ARG BASE=python:3.11-slim
+ARG BASE=python:3.11.11-slim-bookworm
 FROM ${BASE}
 
 ARG TORCH_INDEX=cpu

@@ -18,12 +18,13 @@ from core.errors import InputError, ModelNotAvailableError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("gld8tr.commands.run", "generate a 3D scene (PLY) from one photo and a prompt"),
-    "train": ("training.cli", "train the depth-completion network (task: camera -- the camera module)"),
+    "train": ("training.cli", "train the depth net (task: camera / splatter: camera module / splats)"),
     "benchmark": ("benchmark.cli", "score depth completion (--task camera: camera recovery) against ground truth"),
     "serve": ("gld8tr.commands.serve", "run the web service (embedded single-machine mode by default)"),
     "worker": ("gld8tr.commands.worker", "run a Celery GPU worker"),
     "models": ("gld8tr.commands.models", "list or prefetch model weights"),
     "view": ("gld8tr.commands.view", "open a PLY or Gaussian splat file in the browser viewer"),
+    "render-video": ("gld8tr.commands.render_video", "render a fly-through MP4 of splats or points"),
 }
 
 log = logging.getLogger("gld8tr")

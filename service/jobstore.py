@@ -40,15 +40,25 @@ class IdempotencyConflict(Exception):
         self.job_id = job_id
 
 
+class ActiveJobLimit(Exception):
+    """The owner already has ``max_active`` queued or running jobs; checked atomically with the creation."""
+
+    def __init__(self, active: int, limit: int) -> None:
+        super().__init__(f"{active} jobs queued or running; the limit is {limit}")
+        self.active = active
+        self.limit = limit
+
+
 class JobStore(Protocol):
     def ping(self) -> None: ...
-    def create(self, rec: JobRecord) -> tuple[JobRecord, bool]: ...
+    def create(self, rec: JobRecord, max_active: int = 0) -> tuple[JobRecord, bool]: ...
     def get(self, job_id: str) -> JobRecord | None: ...
     def find_idempotent(self, owner: str, key: str) -> JobRecord | None: ...
     def update(self, job_id: str, fn: Updater) -> JobRecord | None: ...
     def delete(self, job_id: str) -> None: ...
     def list_owner(self, owner: str, offset: int, limit: int) -> tuple[list[JobRecord], int]: ...
     def count_active(self, owner: str) -> int: ...
+    def ids_with_status(self, status: str) -> list[str]: ...
     def count_by_status(self) -> dict[str, int]: ...
     def request_cancel(self, job_id: str) -> None: ...
     def cancel_requested(self, job_id: str) -> bool: ...
@@ -85,6 +95,33 @@ def _touch(new: JobRecord, old: JobRecord, retention_s: float) -> tuple[JobRecor
     return new, purge_at
 
 
+_CREATE_LUA = """
+-- KEYS: idempotency key (or a dummy), job key, owner index, status set, owner's active set
+-- ARGV: id, record JSON, created (epoch s), max active (0 = no cap), idempotency TTL, job key prefix, has idem key
+if ARGV[7] == "1" then
+  local existing = redis.call("GET", KEYS[1])
+  if existing and redis.call("EXISTS", ARGV[6] .. existing) == 1 then
+    return {"existing", existing}
+  end
+end
+local cap = tonumber(ARGV[4])
+if cap > 0 then
+  local active = redis.call("SCARD", KEYS[5])
+  if active >= cap then
+    return {"cap", tostring(active)}
+  end
+end
+if ARGV[7] == "1" then
+  redis.call("SET", KEYS[1], ARGV[1], "EX", tonumber(ARGV[5]))
+end
+redis.call("SET", KEYS[2], ARGV[2])
+redis.call("ZADD", KEYS[3], ARGV[3], ARGV[1])
+redis.call("SADD", KEYS[4], ARGV[1])
+redis.call("SADD", KEYS[5], ARGV[1])
+return {"created", ARGV[1]}
+"""
+
+
 class RedisJobStore:
     """Job records and indexes in Redis under ``{prefix}:``; safe across processes."""
 
@@ -95,6 +132,7 @@ class RedisJobStore:
         self.p = prefix
         self.retention_s = retention_s
         self._watch_error = redis.WatchError
+        self._create_script = self.r.register_script(_CREATE_LUA)
 
     def _k(self, *parts: str) -> str:
         return ":".join((self.p, *parts))
@@ -102,26 +140,25 @@ class RedisJobStore:
     def ping(self) -> None:
         self.r.ping()
 
-    def create(self, rec: JobRecord) -> tuple[JobRecord, bool]:
-        job_key = self._k("job", rec.id)
-        if rec.idempotency_key:
-            idem = self._k("idem", rec.owner, rec.idempotency_key)
-            # Claim the key first: of two concurrent identical requests only one creates a job.
-            if not self.r.set(idem, rec.id, nx=True, ex=int(self.retention_s) + 3600):
-                existing_id = self.r.get(idem)
-                existing = self.get(existing_id) if existing_id else None
-                if existing is None:  # purged or half-created: take the key over
-                    self.r.set(idem, rec.id, ex=int(self.retention_s) + 3600)
-                elif existing.request_hash != rec.request_hash:
+    def create(self, rec: JobRecord, max_active: int = 0) -> tuple[JobRecord, bool]:
+        """Create ``rec`` unless its Idempotency-Key names a live job (returned instead) or the owner already has
+        ``max_active`` (> 0) active jobs (``ActiveJobLimit``): one Lua script, so concurrent requests cannot all
+        pass the check before any of them is counted."""
+        idem = self._k("idem", rec.owner, rec.idempotency_key) if rec.idempotency_key else ""
+        keys = [idem or self._k("no-idem"), self._k("job", rec.id), self._k("owner", rec.owner),
+                self._k("status", rec.status), self._k("active", rec.owner)]
+        args = [rec.id, rec.model_dump_json(), rec.created_at.timestamp(), max_active, int(self.retention_s) + 3600,
+                self._k("job", ""), "1" if idem else "0"]
+        outcome, value = self._create_script(keys=keys, args=args)
+        if outcome == "cap":
+            raise ActiveJobLimit(int(value), max_active)
+        if outcome == "existing":
+            existing = self.get(value)
+            if existing is not None:
+                if existing.request_hash != rec.request_hash:
                     raise IdempotencyConflict(existing.id)
-                else:
-                    return existing, False
-        pipe = self.r.pipeline()
-        pipe.set(job_key, rec.model_dump_json())
-        pipe.zadd(self._k("owner", rec.owner), {rec.id: rec.created_at.timestamp()})
-        pipe.sadd(self._k("status", rec.status), rec.id)
-        pipe.sadd(self._k("active", rec.owner), rec.id)
-        pipe.execute()
+                return existing, False
+            return self.create(rec, max_active)  # purged between the script and this read: try again
         return rec, True
 
     def get(self, job_id: str) -> JobRecord | None:
@@ -177,12 +214,18 @@ class RedisJobStore:
 
     def list_owner(self, owner: str, offset: int, limit: int) -> tuple[list[JobRecord], int]:
         key = self._k("owner", owner)
+        count = int(self.r.zcard(key))
+        if offset >= count:  # also keeps offset + limit within Redis' 64-bit range
+            return [], count
         ids = self.r.zrevrange(key, offset, offset + limit - 1)
         raws = self.r.mget([self._k("job", i) for i in ids]) if ids else []
-        return [JobRecord.model_validate_json(r) for r in raws if r], int(self.r.zcard(key))
+        return [JobRecord.model_validate_json(r) for r in raws if r], count
 
     def count_active(self, owner: str) -> int:
         return int(self.r.scard(self._k("active", owner)))
+
+    def ids_with_status(self, status: str) -> list[str]:
+        return sorted(self.r.smembers(self._k("status", status)))
 
     def count_by_status(self) -> dict[str, int]:
         statuses = sorted(ACTIVE_STATUSES | TERMINAL_STATUSES)
@@ -316,7 +359,7 @@ class MemoryJobStore:
     def _all(self) -> list[JobRecord]:
         return [JobRecord.model_validate_json(raw) for raw in self._jobs.values()]
 
-    def create(self, rec: JobRecord) -> tuple[JobRecord, bool]:
+    def create(self, rec: JobRecord, max_active: int = 0) -> tuple[JobRecord, bool]:
         with self._lock:
             if rec.idempotency_key:
                 existing_id = self._idem.get((rec.owner, rec.idempotency_key))
@@ -325,6 +368,9 @@ class MemoryJobStore:
                     if existing.request_hash != rec.request_hash:
                         raise IdempotencyConflict(existing.id)
                     return existing, False
+            if max_active > 0 and (active := self.count_active(rec.owner)) >= max_active:
+                raise ActiveJobLimit(active, max_active)
+            if rec.idempotency_key:
                 self._idem[(rec.owner, rec.idempotency_key)] = rec.id
             self._write(rec.id, rec.model_dump_json())
             return rec, True
@@ -370,6 +416,10 @@ class MemoryJobStore:
     def count_active(self, owner: str) -> int:
         with self._lock:
             return sum(1 for r in self._all() if r.owner == owner and r.status in ACTIVE_STATUSES)
+
+    def ids_with_status(self, status: str) -> list[str]:
+        with self._lock:
+            return sorted(r.id for r in self._all() if r.status == status)
 
     def count_by_status(self) -> dict[str, int]:
         counts = dict.fromkeys(sorted(ACTIVE_STATUSES | TERMINAL_STATUSES), 0)

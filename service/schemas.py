@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.modes import Mode
 
@@ -46,8 +46,19 @@ class SceneOptions(BaseModel):
         None, description="horizontal field of view in degrees (default 53.13), or 'auto' to estimate it from the "
         "photo's depth (recorded in scene.json under extra.camera)")
     seed: int = Field(0, ge=0, le=2**31 - 1)
-    outputs: list[OutputName] = Field(default_factory=lambda: list(DEFAULT_OUTPUTS), min_length=1)
+    outputs: list[OutputName] = Field(default_factory=lambda: sorted(DEFAULT_OUTPUTS), min_length=1)
     webhook: str | None = Field(None, description="https URL called once the job ends (host must be allowed)")
+    gs_method: Literal["auto", "feedforward", "fit"] | None = Field(
+        None, description="how gaussians.ply is made: feedforward (splatter network, about a CPU-second), fit "
+        "(optimisation), auto; default: the worker's GLD8TR_GS_METHOD"
+    )
+
+    @field_validator("outputs")
+    @classmethod
+    def _canonical_outputs(cls, value: list[str]) -> list[str]:
+        """Sorted and without repeats, so that equal requests serialise (and hash, for Idempotency-Key) equally
+        whether the outputs were given explicitly or left to the default."""
+        return sorted(set(value))
 
 
 class InputInfo(BaseModel):
@@ -96,6 +107,8 @@ class JobRecord(BaseModel):
     error: JobError | None = None
     outputs: list[OutputRecord] = Field(default_factory=list)
     deliveries: int = 0
+    worker: str | None = Field(None, description="lease holder of a running job (worker name + claim token)")
+    lease_until: datetime | None = Field(None, description="a running job whose lease ran out is queued again")
     request_hash: str = ""
     idempotency_key: str | None = None
     timings: dict[str, float] = Field(default_factory=dict)

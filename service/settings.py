@@ -89,13 +89,24 @@ class Settings(BaseSettings):
     visibility_timeout_s: float = Field(3900.0, gt=0, description="Redis redelivers unacked tasks after this")
     restore_interval_s: float = Field(10.0, gt=0, description="how often workers look for unacked tasks to redo")
     max_deliveries: int = Field(3, ge=1, description="a job delivered more often than this (worker crashes) fails")
-    max_retries: int = Field(3, ge=0, description="retries for transient errors (storage or broker hiccups)")
+    retry_budget_s: float = Field(
+        120.0, ge=0, description="a job hit by a transient error (storage or broker unreachable, S3 5xx) is retried "
+        "with backoff 2, 4, 8, 16, 30, 30 ... s while the backoff adds up to at most this; then it fails")
+    lease_s: float = Field(
+        30.0, gt=0, description="a running job's worker renews its lease every lease_s / 3; a job whose lease has "
+        "run out (its worker died) is queued again")
+    lease_check_interval_s: float = Field(10.0, gt=0, description="how often the API looks for expired leases")
     worker_heartbeat_s: float = Field(5.0, gt=0)
     gs_iters: int | None = Field(
         None, ge=1, description="Gaussian fit iterations (gaussians.ply); None = 1000 on CUDA, 300 on CPU"
     )
     gs_max_side: int | None = Field(
-        -1, description="Gaussian fit working resolution (long side); -1 = full on CUDA, 160 px on CPU"
+        -1, description="Gaussian working resolution (long side); -1 = full on CUDA, on CPU 160 px (fit) or "
+        "512 px (feedforward)"
+    )
+    gs_method: Literal["auto", "feedforward", "fit"] = Field(
+        "auto", description="gaussians.ply: one splatter-network pass per view (feedforward), an optimisation "
+        "(fit), or auto (feedforward on CPU workers, fit on CUDA workers)"
     )
 
     @field_validator("api_keys", "webhook_allowed_hosts", mode="before")

@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Protocol
 
@@ -19,8 +20,17 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 
+PROBE_PREFIX = ".readyz/"
+"""Readiness probes write and delete one empty object under this key prefix (outside every job's prefix)."""
+
+
+def _probe_key(prefix: str = "") -> str:
+    return f"{prefix.strip('/') + '/' if prefix.strip('/') else ''}{PROBE_PREFIX}{uuid.uuid4().hex}"
+
+
 class Storage(Protocol):
-    def ping(self) -> None: ...
+    def ping(self) -> None:
+        """Raise unless a write works: put, then delete, one probe object (a HEAD proves only reads)."""
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
     def put_file(self, key: str, path: Path, content_type: str) -> None: ...
     def download(self, key: str, path: Path) -> None: ...
@@ -57,8 +67,9 @@ class LocalStorage:
         return path
 
     def ping(self) -> None:
-        if not os.access(self.root, os.W_OK):
-            raise OSError(f"data directory {self.root} is not writable")
+        key = _probe_key()
+        self.put_bytes(key, b"", "application/octet-stream")
+        self._path(key).unlink()
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         path = self._path(key)
@@ -135,6 +146,7 @@ class S3Storage:
         public = settings.s3_public_url or settings.s3_endpoint_url
         self.presign_client = session.client("s3", endpoint_url=public, **common)
         self.bucket = settings.s3_bucket
+        self.prefix = settings.s3_prefix
         self.expiry_s = settings.presign_expiry_s
         mb = 1024 * 1024
         self.transfer = TransferConfig(
@@ -159,7 +171,9 @@ class S3Storage:
                     raise
 
     def ping(self) -> None:
-        self.client.head_bucket(Bucket=self.bucket)
+        key = _probe_key(self.prefix)
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=b"")
+        self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)

@@ -1,5 +1,5 @@
 """``gld8tr train``: train the depth-completion network (or, with ``task: camera`` in the recipe, the camera
-module) from a YAML recipe, or evaluate a checkpoint.
+module; with ``task: splatter``, the feed-forward Gaussian network) from a YAML recipe, or evaluate a checkpoint.
 
     gld8tr train --config configs/tiny.yaml --out runs/tiny            # minutes on a CPU
     gld8tr train --config configs/camera.yaml --out runs/camera        # the point-cloud camera module
@@ -33,9 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from training.splatter_config import is_splatter_recipe
     from training.train_config import load_recipe
 
     out = Path(args.out)
+    recipe = out / "train.yaml" if args.resume else args.config
+    if recipe and is_splatter_recipe(recipe):
+        return _train_splatter(args, out)
     overrides = {"max_steps": args.max_steps} if args.max_steps is not None else {}
     if args.max_steps is not None and args.max_steps < 1:
         raise InputError("--max-steps must be at least 1")
@@ -101,6 +105,27 @@ def _camera(cfg, args: argparse.Namespace, out: Path) -> int:
              trainer.step, cfg.max_steps, trainer.model.num_parameters())
     metrics = trainer.train()
     log.info("done at step %d; checkpoint: %s (use --camera-model %s)", trainer.step, out, out)
+    sys.stdout.write(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def _train_splatter(args: argparse.Namespace, out: Path) -> int:
+    """``task: splatter`` recipes: the feed-forward Gaussian network (``training/splatter_trainer.py``)."""
+    from training.splatter_config import SplatterTrainConfig
+
+    overrides = {"max_steps": args.max_steps} if args.max_steps is not None else {}
+    if args.max_steps is not None and args.max_steps < 1:
+        raise InputError("--max-steps must be at least 1")
+    if args.eval:
+        raise InputError("--eval is for depth-network recipes; splatter runs evaluate as they train")
+    cfg = SplatterTrainConfig.load(out / "train.yaml" if args.resume else args.config, overrides)
+    from training.splatter_trainer import SplatterTrainer
+
+    trainer = SplatterTrainer(cfg, out, resume=args.resume)
+    log.info("splatter run %s (input depth: %s) at step %d of %d, model %d parameters", out, cfg.input_depth,
+             trainer.step, cfg.max_steps, trainer.model.num_parameters())
+    metrics = trainer.train()
+    log.info("done at step %d; best checkpoint: %s", trainer.step, out / "best")
     sys.stdout.write(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return 0
 

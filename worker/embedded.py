@@ -9,9 +9,7 @@ import logging
 import queue
 import threading
 
-from service.jobs import finish
 from service.jobstore import JobStore
-from service.schemas import JobError
 from service.settings import Settings
 from service.storage import Storage
 
@@ -34,6 +32,7 @@ class ThreadRunner:
     def _loop(self) -> None:
         from worker.execute import TransientError, WorkerContext, execute_job  # torch loads here
         from worker.models import ResidentModels
+        from worker.tasks import give_up
 
         try:
             models = ResidentModels.load(self.settings)
@@ -50,7 +49,7 @@ class ThreadRunner:
             try:
                 execute_job(job_id, ctx)
             except TransientError as exc:  # no broker to retry through: local disk or memory failed
-                finish(ctx, job_id, "failed", JobError(title="Service unavailable", detail=str(exc)))
+                give_up(ctx, job_id, exc)
             except Exception:  # execute_job records failures itself; this is a last resort
                 log.exception("embedded worker: job %s crashed", job_id)
 

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.errors import Cancelled, InputError, ModelNotAvailableError
 from service import jobs
+from service.infra import is_unavailable
 from service.jobstore import JobStore
 from service.schemas import GAUSSIAN_OUTPUTS, MEDIA_TYPES, JobError, JobRecord, OutputRecord
 from service.settings import Settings
@@ -48,27 +51,47 @@ class WorkerContext:
     name: str = "worker"
 
 
-def _transient_types() -> tuple[type[BaseException], ...]:
-    types: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    try:
-        import redis
+class LeaseLost(RuntimeError):
+    """This worker no longer holds the job's lease (it stalled and the job was queued again): stop quietly."""
 
-        types += [redis.ConnectionError, redis.TimeoutError]
-    except ImportError:
-        pass
-    try:
-        from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
-        types += [EndpointConnectionError, ConnectionClosedError, ReadTimeoutError]
-    except ImportError:
-        pass
-    return tuple(types)
+class LeaseKeeper:
+    """Renews this worker's lease on one running job every ``lease_s / 3`` on a thread of its own, so a view that
+    takes long still keeps it; notes when the lease is gone so the job loop can stop at the next check."""
+
+    def __init__(self, ctx: WorkerContext, job_id: str, holder: str) -> None:
+        self.ctx, self.job_id, self.holder = ctx, job_id, holder
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"lease-{job_id}", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.ctx.settings.lease_s / 3):
+            try:
+                if not jobs.renew(self.ctx, self.job_id, self.holder):
+                    log.warning("job %s: lease lost (requeued or finished elsewhere)", self.job_id)
+                    self.lost.set()
+                    return
+            except Exception as exc:  # Redis blinked: the lease has some slack, try again next round
+                log.warning("job %s: lease renewal failed: %s", self.job_id, exc)
 
 
 def execute_job(job_id: str, ctx: WorkerContext) -> str:
-    """Run one job to a terminal state and return it; raises TransientError for the caller to retry."""
-    # 1-2. Claim, and refuse a job that has crashed its worker too often.
-    rec = jobs.claim(ctx, job_id)
+    """Run one job to a terminal state and return it; raises TransientError for the caller to retry.
+
+    Returns ``"lost"`` (and writes nothing) if the lease was lost meanwhile: the job is someone else's now.
+    """
+    holder = f"{ctx.name}/{uuid.uuid4().hex[:8]}"
+    # 1-2. Claim under a lease, and refuse a job that has crashed its worker too often.
+    rec = jobs.claim(ctx, job_id, holder)
     if rec is None:
         existing = ctx.store.get(job_id)
         return existing.status if existing else "missing"
@@ -78,39 +101,43 @@ def execute_job(job_id: str, ctx: WorkerContext) -> str:
             "(out of memory?); giving up"
         )
         log.error("job %s: %s", job_id, detail)
-        jobs.notify(ctx, jobs.finish(ctx, job_id, "failed", JobError(title="Worker lost", detail=detail)))
+        jobs.notify(ctx, jobs.finish(ctx, job_id, "failed", JobError(title="Worker lost", detail=detail), holder))
         return "failed"
     if ctx.store.cancel_requested(job_id):
-        jobs.notify(ctx, jobs.finish(ctx, job_id, "canceled"))
+        jobs.notify(ctx, jobs.finish(ctx, job_id, "canceled", holder=holder))
         return "canceled"
 
     log.info("job %s: running (delivery %d, mode %s)", job_id, rec.deliveries, rec.options.mode)
     t0 = time.perf_counter()
-    try:
-        status, error = _run(ctx, rec), None
-    except Cancelled:
-        status, error = "canceled", None
-    except InputError as exc:
-        status, error = "failed", JobError(title="Invalid input", detail=str(exc))
-    except TimeLimitExceeded as exc:
-        status, error = "failed", JobError(title="Time limit exceeded", detail=str(exc))
-    except ModelNotAvailableError as exc:
-        status, error = "failed", JobError(title="Model not available", detail=str(exc))
-    except _transient_types() as exc:
-        # Give the delivery back so a retry is not mistaken for a crash, then let the caller retry.
-        jobs.undeliver(ctx, job_id)
-        raise TransientError(f"{type(exc).__name__}: {exc}") from exc
-    except Exception:
-        log.exception("job %s: unexpected error", job_id)
-        status, error = "failed", JobError(title="Internal error", detail="the worker hit an unexpected error")
-    rec_done = jobs.finish(ctx, job_id, status, error) if status != "succeeded" else ctx.store.get(job_id)
+    with LeaseKeeper(ctx, job_id, holder) as lease:
+        try:
+            status, error = _run(ctx, rec, holder, lease), None
+        except LeaseLost:
+            log.warning("job %s: lease lost; leaving the job to its new worker", job_id)
+            return "lost"
+        except Cancelled:
+            status, error = "canceled", None
+        except InputError as exc:
+            status, error = "failed", JobError(title="Invalid input", detail=str(exc))
+        except TimeLimitExceeded as exc:
+            status, error = "failed", JobError(title="Time limit exceeded", detail=str(exc))
+        except ModelNotAvailableError as exc:
+            status, error = "failed", JobError(title="Model not available", detail=str(exc))
+        except Exception as exc:
+            if is_unavailable(exc):
+                # Give the delivery back so a retry is not mistaken for a crash, then let the caller retry.
+                jobs.undeliver(ctx, job_id, holder)
+                raise TransientError(f"{type(exc).__name__}: {exc}") from exc
+            log.exception("job %s: unexpected error", job_id)
+            status, error = "failed", JobError(title="Internal error", detail="the worker hit an unexpected error")
+    rec_done = jobs.finish(ctx, job_id, status, error, holder) if status != "succeeded" else ctx.store.get(job_id)
     ctx.store.record_stage("job", time.perf_counter() - t0)
     log.info("job %s: %s in %.1f s", job_id, status, time.perf_counter() - t0)
     jobs.notify(ctx, rec_done)
     return status
 
 
-def _run(ctx: WorkerContext, rec: JobRecord) -> str:
+def _run(ctx: WorkerContext, rec: JobRecord, holder: str, lease: LeaseKeeper) -> str:
     from core.outputs import write_outputs
     from core.pipeline import generate_scene
     from core.threads import apply_thread_policy
@@ -122,6 +149,8 @@ def _run(ctx: WorkerContext, rec: JobRecord) -> str:
     last_write = [0.0]
 
     def should_cancel() -> bool:
+        if lease.lost.is_set():
+            raise LeaseLost(job_id)
         if time.monotonic() > deadline:
             raise TimeLimitExceeded(f"the job ran longer than {settings.soft_time_limit_s:g} s")
         return ctx.store.cancel_requested(job_id)
@@ -162,8 +191,9 @@ def _run(ctx: WorkerContext, rec: JobRecord) -> str:
         written = write_outputs(
             scene, out_dir / "scene.ply", preview_path=out_dir / "preview.png",
             gaussians_path=out_dir / "gaussians.ply" if GAUSSIAN_OUTPUTS.intersection(opts.outputs) else None,
-            gs_iters=settings.gs_iters, gs_max_side=settings.gs_max_side, device=ctx.models.device, seed=opts.seed,
-            on_progress=on_progress, should_cancel=should_cancel,
+            gs_iters=settings.gs_iters, gs_max_side=settings.gs_max_side,
+            gs_method=opts.gs_method or settings.gs_method,
+            device=ctx.models.device, seed=opts.seed, on_progress=on_progress, should_cancel=should_cancel,
         )
         if written.gaussians is not None:
             gs = written.gaussians
@@ -186,7 +216,9 @@ def _run(ctx: WorkerContext, rec: JobRecord) -> str:
     # 6. Publish, unless the caller canceled meanwhile.
     if ctx.store.cancel_requested(job_id):
         raise Cancelled("canceled after upload")
-    final = jobs.publish(ctx, job_id, outputs, scene.timings)
+    final = jobs.publish(ctx, job_id, outputs, scene.timings, holder)
     if final is None or final.status != "succeeded":
+        if final is not None and final.status in ("queued", "running"):  # requeued: another worker's job now
+            raise LeaseLost(job_id)
         raise Cancelled("job left the running state while finishing")
     return "succeeded"

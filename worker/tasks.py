@@ -73,24 +73,45 @@ class Heartbeat:
         self._stop.set()
 
 
+RETRY_DELAYS_S = (2, 4, 8, 16, 30)
+"""Backoff between retries of a transient error; the last value repeats until the budget is spent."""
+
+
+def retry_delay(retries: int, budget_s: float) -> int | None:
+    """Seconds before retry number ``retries + 1``, or None once the backoff would exceed ``budget_s`` in all.
+
+    With the default budget of 120 s a job rides out about two minutes of storage or broker outage (a restart
+    takes ~20 s), instead of failing after 14 s.
+    """
+    delays = [RETRY_DELAYS_S[min(i, len(RETRY_DELAYS_S) - 1)] for i in range(retries + 1)]
+    return delays[-1] if sum(delays) <= budget_s else None
+
+
+def give_up(ctx: WorkerContext, job_id: str, exc: BaseException) -> None:
+    """Fail a job whose infrastructure stayed unreachable, and tell its webhook even if storage is still down."""
+    err = JobError(title="Service unavailable", detail=f"storage or broker unreachable: {exc}")
+    notify(ctx, finish(ctx, job_id, "failed", err))
+
+
 def create_worker_app(ctx: WorkerContext) -> Celery:
     """The Celery app with ``run_scene`` bound to this process's resident context."""
     settings = ctx.settings
     app = make_celery(settings)
 
-    @app.task(name=TASK_RUN_SCENE, bind=True, acks_late=True, reject_on_worker_lost=True)
+    # max_retries=None: no count limit from Celery (whose default is 3); the time budget decides (retry_delay).
+    @app.task(name=TASK_RUN_SCENE, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
     def run_scene(self: Task, job_id: str) -> str:
         with hard_time_limit(ctx, job_id):
             try:
                 return execute_job(job_id, ctx)
             except TransientError as exc:
-                if self.request.retries >= settings.max_retries:
+                delay = retry_delay(self.request.retries, settings.retry_budget_s)
+                if delay is None:
                     log.error("job %s: giving up after %d retries: %s", job_id, self.request.retries, exc)
-                    err = JobError(title="Service unavailable", detail=f"storage or broker unreachable: {exc}")
-                    notify(ctx, finish(ctx, job_id, "failed", err))
+                    give_up(ctx, job_id, exc)
                     return "failed"
-                delay = min(60, 2 ** (self.request.retries + 1))
-                log.warning("job %s: transient error, retry in %d s: %s", job_id, delay, exc)
-                raise self.retry(exc=exc, countdown=delay, max_retries=settings.max_retries) from exc
+                log.warning("job %s: transient error, retry %d in %d s: %s", job_id, self.request.retries + 1,
+                            delay, exc)
+                raise self.retry(exc=exc, countdown=delay) from exc
 
     return app

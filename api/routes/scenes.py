@@ -21,7 +21,8 @@ from api.problems import ProblemError
 from api.uploads import IMAGE_FORMATS, check_depth, check_image
 from core.viewer import viewer_html
 from service import jobs
-from service.jobs import IdempotencyConflict, QueueUnavailable
+from service.infra import RETRY_AFTER_S
+from service.jobs import ActiveJobLimit, IdempotencyConflict, QueueUnavailable
 from service.schemas import (
     ACTIVE_STATUSES,
     InputInfo,
@@ -57,6 +58,11 @@ def _own_job(service: Service, owner: str, job_id: str) -> JobRecord:
     return rec
 
 
+def _too_many_jobs(active: int, limit: int) -> ProblemError:
+    return ProblemError(429, "Too many active jobs", f"{active} jobs queued or running; the limit is {limit}",
+                        slug="too-many-jobs", headers={"Retry-After": "30"})
+
+
 def _parse_outputs(raw: list[str] | None) -> list[str] | None:
     if not raw:
         return None
@@ -65,7 +71,7 @@ def _parse_outputs(raw: list[str] | None) -> list[str] | None:
 
 def _check_options(
     settings: Settings, prompt: str, mode: str, fov_deg: str | None, seed: int, outputs: list[str] | None,
-    webhook: str | None,
+    webhook: str | None, gs_method: str | None = None,
 ) -> SceneOptions:
     """The form fields as a validated ``SceneOptions`` (422 problem otherwise)."""
     if len(prompt) > settings.max_prompt_chars:
@@ -83,7 +89,7 @@ def _check_options(
     elif fov_deg is not None:
         fov = "auto"
     fields: dict[str, object] = {"prompt": prompt, "mode": mode, "fov_deg": fov, "seed": seed,
-                                 "webhook": webhook or None}
+                                 "webhook": webhook or None, "gs_method": gs_method or None}
     if (wanted := _parse_outputs(outputs)) is not None:
         fields["outputs"] = sorted(set(wanted))
     try:
@@ -127,6 +133,7 @@ async def create_scene(
         "(the last two add a Gaussian fit; default: the first three)"
     )] = None,
     webhook: Annotated[str | None, Form()] = None,
+    gs_method: Annotated[str | None, Form(description="feedforward, fit or auto (default: the worker setting)")] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> JobPublic:
     settings, store = service.settings, service.store
@@ -141,7 +148,7 @@ async def create_scene(
             )
 
     # 2. Options.
-    options = _check_options(settings, prompt, mode, fov_deg, seed, outputs, webhook)
+    options = _check_options(settings, prompt, mode, fov_deg, seed, outputs, webhook, gs_method)
 
     # 3. Files: size, format, pixel count, decodability, depth shape.
     limit = settings.max_upload_bytes
@@ -169,12 +176,8 @@ async def create_scene(
     # 6. Cap on queued + running jobs per key.
     if settings.max_active_jobs_per_key:
         active = await asyncio.to_thread(store.count_active, owner)
-        if active >= settings.max_active_jobs_per_key:
-            raise ProblemError(
-                429, "Too many active jobs",
-                f"{active} jobs queued or running; the limit is {settings.max_active_jobs_per_key}",
-                slug="too-many-jobs", headers={"Retry-After": "30"},
-            )
+        if active >= settings.max_active_jobs_per_key:  # early refusal; the store re-checks atomically
+            raise _too_many_jobs(active, settings.max_active_jobs_per_key)
 
     # 7. Store the inputs, create the record (claims the idempotency key atomically), enqueue.
     job_id = uuid.uuid4().hex
@@ -196,8 +199,11 @@ async def create_scene(
             422, "Idempotency-Key reused", f"this key was used for job {exc.job_id} with a different request",
             slug="idempotency-conflict",
         ) from exc
+    except ActiveJobLimit as exc:
+        raise _too_many_jobs(exc.active, exc.limit) from exc
     except QueueUnavailable as exc:
-        raise ProblemError(503, "Service Unavailable", str(exc), headers={"Retry-After": "10"}) from exc
+        raise ProblemError(503, "Service Unavailable", str(exc), slug="unavailable",
+                           headers={"Retry-After": str(RETRY_AFTER_S)}) from exc
     response.headers["Location"] = f"/scenes/{created.id}"
     log.info("job %s queued for %s (mode %s, %dx%d)", created.id, owner, options.mode, checked.width, checked.height)
     return _public(request, created)

@@ -12,7 +12,8 @@ const ACTIVE = new Set(['queued', 'running']);
 const POLL_MS = 700;
 const LIST_POLL_MS = 3000;
 const STAGE_NAMES = { view: 'view', gaussians: 'Gaussian fit, iteration', saving: 'saving the outputs',
-  starting: 'loading the inputs', retrying: 'retrying after a transient error' };
+  starting: 'loading the inputs', retrying: 'retrying after a transient error',
+  requeued: 'queued again: its worker stopped answering' };
 
 const $ = (id) => document.getElementById(id);
 const state = { current: null, viewerFor: null, pollTimer: null, listTimer: null, keyWaiters: [] };

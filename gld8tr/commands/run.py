@@ -53,7 +53,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch CPU threads (0 = idle cores by the load average, at least 1; docs/SPEED.md)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     parser.add_argument("--gaussians", default=None, metavar="OUT.ply",
-                        help="also fit 3D Gaussians to the views and write them (.ply 3DGS layout, .splat or .spz)")
+                        help="also make 3D Gaussians of the views and write them (.ply 3DGS layout, .splat or .spz)")
+    parser.add_argument("--gs-method", dest="gs_method", choices=["auto", "feedforward", "fit"], default=None,
+                        help="feedforward: one splatter-network pass per view (about a CPU-second); fit: optimise "
+                             "Gaussians against the views (minutes on a CPU, sharper); auto (default): feedforward "
+                             "on the CPU, fit on CUDA")
+    parser.add_argument("--gs-init", dest="gs_init", choices=["points", "feedforward"], default="points",
+                        help="where --gs-method fit starts: the point cloud or the feed-forward splats")
+    parser.add_argument("--gs-checkpoint", dest="gs_checkpoint", default=None, metavar="DIR",
+                        help="splatter checkpoint folder (default: the shipped core/weights/gld8tr-splatter)")
     parser.add_argument("--gs-iters", dest="gs_iters", type=int, default=None,
                         help="Gaussian fitting iterations (default: 1000 on CUDA, 300 on CPU)")
     parser.add_argument("--gs-axes", dest="gs_axes", choices=["opencv", "opengl"], default="opencv",
@@ -119,8 +127,9 @@ def main(args: argparse.Namespace) -> int:
             bar.close()
     try:
         written = write_outputs(scene, output, views_dir=args.save_views, gaussians_path=args.gaussians,
-                                gs_iters=args.gs_iters, gs_axes=args.gs_axes, device=args.device, seed=args.seed,
-                                progress=args.progress)
+                                gs_iters=args.gs_iters, gs_axes=args.gs_axes, gs_method=args.gs_method or "auto",
+                                gs_init=args.gs_init, gs_checkpoint=args.gs_checkpoint, device=args.device,
+                                seed=args.seed, progress=args.progress)
     except OSError as exc:
         raise InputError(f"cannot write {exc.filename or output}: {exc.strerror or exc}") from None
     if written.gaussians is not None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def embedded_app(settings: Settings) -> FastAPI:
     """API + in-process worker + local files: jobs survive a restart (unfinished ones are run again)."""
     from api.app import create_app
+    from service import jobs
     from service.jobstore import MemoryJobStore
     from service.storage import LocalStorage
     from worker.embedded import ThreadRunner
@@ -43,8 +46,13 @@ def embedded_app(settings: Settings) -> FastAPI:
     redo = store.unfinished()
     if redo:  # the previous process stopped with these queued or running: run them (again)
         log.warning("resubmitting %d unfinished jobs from before the restart", len(redo))
+    # The leases of jobs that were running belong to the dead process: expire them all now (this re-sends them)
+    # rather than waiting for them to run out; queued ones are simply sent again.
+    parts = SimpleNamespace(settings=settings, store=store, storage=storage)
+    resent = set(jobs.requeue_expired(parts, runner, now=datetime.max.replace(tzinfo=UTC)))
     for job_id in redo:
-        runner.submit(job_id)
+        if job_id not in resent:
+            runner.submit(job_id)
     return create_app(settings, store=store, storage=storage, runner=runner)
 
 

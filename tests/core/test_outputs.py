@@ -47,8 +47,14 @@ def test_a_cancel_before_the_gaussian_fit_writes_no_gaussians(scene, tmp_path: P
 def test_gaussians_are_fitted_and_timed(scene, tmp_path: Path) -> None:
     reports: list[tuple[str, int, int]] = []
     out = write_outputs(scene, tmp_path / "s.ply", gaussians_path=tmp_path / "g.ply", gs_iters=3, gs_max_side=24,
-                        device="cpu", on_progress=lambda *r: reports.append(r))
+                        gs_method="fit", device="cpu", on_progress=lambda *r: reports.append(r))
     assert out.gaussians is not None and out.gaussians["iterations"] == 3
     assert (tmp_path / "g.ply").exists() and (tmp_path / "g.json").exists()
     assert scene.timings["gaussians"] > 0 and np.isfinite(out.gaussians["psnr_input_db"])
     assert reports and reports[-1][0] == "gaussians"
+
+
+def test_gaussians_feed_forward_by_default_on_the_cpu(scene, tmp_path: Path) -> None:
+    out = write_outputs(scene, tmp_path / "s.ply", gaussians_path=tmp_path / "g.splat", device="cpu")
+    assert out.gaussians is not None and out.gaussians["method"] == "feedforward"
+    assert out.gaussians["num_gaussians"] > 0 and (tmp_path / "g.splat").exists()

@@ -23,7 +23,7 @@ def test_run_writes_gaussians_and_reports_psnr(tmp_path, capsys):
     rc = cli_main([
         "run", "--no-progress", "--image", str(PHOTO), "--depth", str(tmp_path / "depth.npy"), "--trajectory",
         str(traj), "--depth-model", "nearest", "--max-side", "64", "-o", str(tmp_path / "scene.ply"),
-        "--gaussians", str(tmp_path / "out_gs.ply"), "--gs-iters", "15", "--device", "cpu",
+        "--gaussians", str(tmp_path / "out_gs.ply"), "--gs-method", "fit", "--gs-iters", "15", "--device", "cpu",
     ])
     out = capsys.readouterr()
     assert rc == 0, out.err

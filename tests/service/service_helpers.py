@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -70,8 +73,8 @@ def bucket_keys(env: dict[str, str], prefix: str = "") -> list[str]:
     from botocore.config import Config
 
     s3 = boto3.client(
-        "s3", endpoint_url=env["GLD8TR_S3_ENDPOINT_URL"], aws_access_key_id="test", aws_secret_access_key="x",
-        region_name="us-east-1",
+        "s3", endpoint_url=env["GLD8TR_S3_ENDPOINT_URL"], aws_access_key_id=env["GLD8TR_S3_ACCESS_KEY"],
+        aws_secret_access_key=env["GLD8TR_S3_SECRET_KEY"], region_name="us-east-1",
         config=Config(request_checksum_calculation="when_required", response_checksum_validation="when_required"),
     )
     keys: list[str] = []
@@ -138,3 +141,52 @@ def start_serve(
         env=full_env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
     )
     return proc, log
+
+
+def expand_compose_vars(text: str, values: dict[str, str]) -> str:
+    """Docker Compose's interpolation of ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?error}`` from ``values``."""
+    def one(match: re.Match[str]) -> str:
+        name, op, arg = match.group(1), match.group(2), match.group(3) or ""
+        if values.get(name):
+            return values[name]
+        if op == ":-":
+            return arg
+        raise KeyError(f"compose variable {name} is required: {arg}")
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}", one, text)
+
+
+def compose_s3_config(values: dict[str, str]) -> dict:
+    """The SeaweedFS S3 identities of docker-compose.yml (``configs.s3-identities``), interpolated as Compose
+    would with ``values``: the tests run their SeaweedFS with the very configuration the deployment ships."""
+    import json
+
+    import yaml
+
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    return json.loads(expand_compose_vars(compose["configs"]["s3-identities"]["content"], values))
+
+
+class WebhookReceiver:
+    def __init__(self) -> None:
+        self.calls: list[tuple[dict[str, str], bytes]] = []
+        self.event = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.calls.append((dict(self.headers), body))
+                receiver.event.set()
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()

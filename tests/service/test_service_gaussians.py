@@ -174,7 +174,7 @@ def test_cancel_during_gaussian_fit_leaves_no_outputs(tmp_path: Path) -> None:
     from worker.models import ResidentModels
 
     settings = Settings(storage="local", data_dir=tmp_path, depth_model="nearest", device="cpu", gs_iters=100_000,
-                        gs_max_side=32, soft_time_limit_s=600)  # cheap iterations; 600 s: loaded CPU
+                        gs_max_side=32, soft_time_limit_s=600, gs_method="fit")  # cheap iterations; loaded CPU
     store, storage = MemoryJobStore(), LocalStorage(tmp_path / "objects")
     image_key, depth_key = input_key(settings, "gs", "image.png"), input_key(settings, "gs", "depth.npy")
     storage.put_bytes(image_key, encode_png(scene_image(96, 64)), "image/png")
@@ -208,3 +208,48 @@ def test_cancel_during_gaussian_fit_leaves_no_outputs(tmp_path: Path) -> None:
     assert rec.progress.stage == "gaussians" and rec.progress.total == 100_000  # stopped long before the end
     assert storage.list(job_prefix(settings, "gs")) == []
     assert time.monotonic() - t0 < 600
+
+
+def test_worker_feedforward_gaussians(tmp_path: Path) -> None:
+    """A job asking for ``gs_method=feedforward`` (the CPU default; here over a worker set to fit): the shipped net
+    writes a viewable 3DGS PLY with one splat per pixel of the photo, and its metrics say how it was made."""
+    from service_helpers import encode_npy, encode_png, scene_depth, scene_image
+
+    from service.storage import input_key
+    from worker.execute import WorkerContext, execute_job
+    from worker.models import ResidentModels
+
+    settings = Settings(storage="local", data_dir=tmp_path, depth_model="nearest", device="cpu",
+                        gs_method="fit")  # the job's own option below must win
+    store, storage = MemoryJobStore(), LocalStorage(tmp_path / "objects")
+    image_key, depth_key = input_key(settings, "ff", "image.png"), input_key(settings, "ff", "depth.npy")
+    storage.put_bytes(image_key, encode_png(scene_image(96, 64)), "image/png")
+    storage.put_bytes(depth_key, encode_npy(scene_depth(96, 64)), "application/octet-stream")
+    options = SceneOptions(mode="single", outputs=["scene.ply", "gaussians.ply", "gaussians.json"],
+                           gs_method="feedforward")
+    inputs = InputInfo(image_key=image_key, image_format="PNG", width=96, height=64, depth_key=depth_key,
+                       depth_format="npy")
+    store.create(JobRecord(id="ff", owner="o", options=options, inputs=inputs))
+    ctx = WorkerContext(settings, store, storage, ResidentModels.load(settings))
+    assert execute_job("ff", ctx) == "succeeded", store.get("ff")
+    rec = store.get("ff")
+    keys = {o.name: o.key for o in rec.outputs}
+    storage.download(keys["gaussians.json"], tmp_path / "g.json")
+    storage.download(keys["gaussians.ply"], tmp_path / "g.ply")
+    metrics = json.loads((tmp_path / "g.json").read_text())
+    assert metrics["method"] == "feedforward" and metrics["num_gaussians"] == 96 * 64
+    vertex = PlyData.read(str(tmp_path / "g.ply"))["vertex"]
+    names = [p.name for p in vertex.properties]  # degree-0 colour: the 3DGS layout without f_rest_*
+    assert names == [n for n in GS_FIELDS if not n.startswith("f_rest")] and vertex.count == 96 * 64
+
+
+def test_gs_method_form_field_is_validated() -> None:
+    from api.problems import ProblemError
+    from api.routes.scenes import _check_options
+
+    settings = Settings(storage="local")
+    assert _check_options(settings, "", "single", None, 0, None, None, "feedforward").gs_method == "feedforward"
+    assert _check_options(settings, "", "single", None, 0, None, None).gs_method is None
+    with pytest.raises(ProblemError) as err:
+        _check_options(settings, "", "single", None, 0, None, None, "magic")
+    assert err.value.status == 422 and "gs_method" in err.value.detail

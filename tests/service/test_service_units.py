@@ -245,3 +245,29 @@ def test_scene_options_accept_fov_auto() -> None:
     for bad in ("wide", 0.5, 200):
         with pytest.raises(ValidationError):
             SceneOptions(fov_deg=bad)
+
+
+def test_worker_runs_a_fov_auto_job_and_the_sidecar_records_the_camera(tmp_path: Path) -> None:
+    """``fov_deg="auto"`` through the worker's narrow function (real models, measured depth): the scene's sidecar
+    carries the camera estimate and the intrinsics follow it."""
+    import json
+
+    from service.storage import input_key, output_key
+    from worker.models import ResidentModels
+
+    settings = Settings(storage="local", data_dir=tmp_path, depth_model="nearest", device="cpu")
+    store, storage = MemoryJobStore(), LocalStorage(tmp_path / "objects")
+    image_key, depth_key = input_key(settings, "cam", "image.png"), input_key(settings, "cam", "depth.npy")
+    storage.put_bytes(image_key, encode_png(scene_image(96, 64)), "image/png")
+    storage.put_bytes(depth_key, encode_npy(scene_depth(96, 64)), "application/octet-stream")
+    inputs = InputInfo(image_key=image_key, image_format="PNG", width=96, height=64, depth_key=depth_key,
+                       depth_format="npy")
+    store.create(JobRecord(id="cam", owner="o", inputs=inputs,
+                           options=SceneOptions(mode="single", fov_deg="auto", outputs=["scene.ply", "scene.json"])))
+    ctx = WorkerContext(settings, store, storage, ResidentModels.load(settings))
+    assert execute_job("cam", ctx) == "succeeded", store.get("cam")
+    storage.download(output_key(settings, "cam", "scene.json"), tmp_path / "scene.json")
+    side = json.loads((tmp_path / "scene.json").read_text())
+    cam = side["extra"]["camera"]
+    assert cam["method"] == "module+refine" and cam["shift_applied"] is False  # "auto" with a measured depth
+    assert side["cameras"][0]["intrinsics"]["fx"] == pytest.approx(cam["focal_px"], rel=1e-5)

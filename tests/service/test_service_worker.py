@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import numpy as np
@@ -18,36 +16,11 @@ import pytest
 from conftest import ApiServer, Worker
 from PIL import Image
 from plyfile import PlyData
-from service_helpers import bucket_keys, submit, wait_status
+from service_helpers import WebhookReceiver, bucket_keys, submit, wait_status
 
 from service.webhooks import ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 pytestmark = pytest.mark.service
-
-
-class WebhookReceiver:
-    def __init__(self) -> None:
-        self.calls: list[tuple[dict[str, str], bytes]] = []
-        self.event = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.calls.append((dict(self.headers), body))
-                receiver.event.set()
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 def _wait_running_view(client: httpx.Client, job_id: str, min_done: int = 1, timeout: float = 90) -> dict:
@@ -81,6 +54,7 @@ def test_submit_poll_download_and_parse(api: ApiServer, worker: Worker) -> None:
             job = wait_status(c, resp.json()["id"], {"succeeded", "failed"}, timeout=120)
             assert job["status"] == "succeeded", job
             assert job["progress"]["percent"] == 100 and job["started_at"] and job["finished_at"]
+            assert job["created_at"] < job["started_at"] < job["finished_at"]  # queue wait, then run time
             assert {o["name"] for o in job["outputs"]} == {"scene.ply", "scene.json", "preview.png"}
 
             ply = PlyData.read(io.BytesIO(_download(c, job, "scene.ply")))
@@ -132,9 +106,13 @@ def test_killed_worker_job_finishes_on_restarted_worker(api: ApiServer, worker: 
         job_id = submit(c, mode="360", width=128, height=96, seed=4).json()["id"]
         _wait_running_view(c, job_id, min_done=1)
         worker.kill9()  # no ack was sent: the message stays in Redis' unacked set
+        killed = time.monotonic()
         assert c.get(f"/scenes/{job_id}").json()["status"] == "running"
+        # Queued again (and re-sent) once its lease (10 s in the tests) runs out, long before the broker's
+        # visibility timeout (600 s here, 65 min by default) would redeliver it.
+        requeued = wait_status(c, job_id, {"queued"}, timeout=60)
+        assert time.monotonic() - killed < 60 and requeued["progress"]["stage"] == "requeued"
         worker.start()
-        # Redelivered once the visibility timeout (30 s in the tests) has passed since the first delivery.
         job = wait_status(c, job_id, {"succeeded", "failed", "canceled"}, timeout=150)
         assert job["status"] == "succeeded", (job, worker.log()[-3000:])
         assert job["progress"]["done"] == job["progress"]["total"] > 1
