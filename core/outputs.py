@@ -29,6 +29,7 @@ class WrittenOutputs:
 
     sidecar: dict[str, Any]
     gaussians: dict[str, Any] | None = None
+    mesh: dict[str, Any] | None = None  # faces, vertices, voxel_size, seconds
     files: list[Path] = field(default_factory=list)
 
 
@@ -50,6 +51,7 @@ def write_outputs(
     views_dir: str | Path | None = None,
     preview_path: str | Path | None = None,
     gaussians_path: str | Path | None = None,
+    mesh_path: str | Path | None = None,
     gs_iters: int | None = None,
     gs_max_side: int | None = -1,
     gs_axes: str = "opencv",
@@ -65,7 +67,8 @@ def write_outputs(
     """Write ``scene`` (a :class:`core.pipeline.Scene`): the PLY and its sidecar JSON (atomically, together),
     the views into ``views_dir``, the preview strip to ``preview_path`` and, with ``gaussians_path``, Gaussians
     of the views (``.ply`` 3DGS, ``.splat`` or ``.spz``, plus their ``.json`` metrics) made by ``gs_method``
-    (``core.gaussians.stage``: feed-forward, fit, or auto).
+    (``core.gaussians.stage``: feed-forward, fit, or auto), and with ``mesh_path`` the triangle mesh of
+    the views' fused depths (``.glb`` or ``.ply``; seconds, not minutes: ``scene.timings["mesh"]``).
 
     The fit is the slow part: ``should_cancel`` is checked before it and at each of its progress reports
     (raising :class:`core.errors.Cancelled`); its time goes into ``scene.timings["gaussians"]``.
@@ -78,6 +81,17 @@ def write_outputs(
     if preview_path is not None:
         make_preview(scene.views, preview_path)
         written.files.append(Path(preview_path))
+    if mesh_path is not None:
+        from core.mesh.io import write_mesh
+        from core.mesh.reconstruct import scene_mesh
+
+        t0 = time.perf_counter()
+        result = scene_mesh(scene)
+        write_mesh(mesh_path, result.mesh)
+        scene.timings["mesh"] = time.perf_counter() - t0
+        written.mesh = {"faces": int(len(result.mesh.faces)), "vertices": int(len(result.mesh.vertices)),
+                        "voxel_size": result.voxel_size, "seconds": scene.timings["mesh"]}
+        written.files.append(Path(mesh_path))
     if gaussians_path is None:
         return written
 

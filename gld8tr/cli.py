@@ -18,8 +18,11 @@ from core.errors import InputError, ModelNotAvailableError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("gld8tr.commands.run", "generate a 3D scene (PLY) from one photo and a prompt"),
-    "train": ("training.cli", "train the depth net (task: camera / splatter: camera module / splats)"),
-    "benchmark": ("benchmark.cli", "score depth completion (--task camera: camera recovery) against ground truth"),
+    "reconstruct": ("gld8tr.commands.reconstruct", "posed image sequence (ScanNet, TUM, ICL-NUIM) to a mesh"),
+    "train": ("training.cli", "train the depth net (task: camera / splatter / recon: camera module / splats / "
+              "mesh refiner)"),
+    "benchmark": ("benchmark.cli", "score depth completion (--task camera: camera recovery; --task mesh: meshes) "
+                  "against ground truth"),
     "serve": ("gld8tr.commands.serve", "run the web service (embedded single-machine mode by default)"),
     "worker": ("gld8tr.commands.worker", "run a Celery GPU worker"),
     "models": ("gld8tr.commands.models", "list or prefetch model weights"),

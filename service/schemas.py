@@ -17,7 +17,7 @@ from core.modes import Mode
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
 ACTIVE_STATUSES: frozenset[str] = frozenset({"queued", "running"})
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
-OutputName = Literal["scene.ply", "scene.json", "preview.png", "gaussians.ply", "gaussians.json"]
+OutputName = Literal["scene.ply", "scene.json", "preview.png", "gaussians.ply", "gaussians.json", "mesh.glb"]
 
 MEDIA_TYPES: dict[str, str] = {
     "scene.ply": "application/octet-stream",
@@ -25,9 +25,12 @@ MEDIA_TYPES: dict[str, str] = {
     "preview.png": "image/png",
     "gaussians.ply": "application/octet-stream",
     "gaussians.json": "application/json",
+    "mesh.glb": "model/gltf-binary",
 }
 # Outputs of the Gaussian stage (``core.gaussians.stage``): asking for either runs the fit after the point cloud.
 GAUSSIAN_OUTPUTS: frozenset[str] = frozenset({"gaussians.ply", "gaussians.json"})
+# The triangle mesh of the views' fused depths (``core.mesh.reconstruct.scene_mesh``), GLB in glTF axes.
+MESH_OUTPUT = "mesh.glb"
 DEFAULT_OUTPUTS: tuple[OutputName, ...] = ("scene.ply", "scene.json", "preview.png")
 
 

@@ -1,8 +1,10 @@
 """``gld8tr train``: train the depth-completion network (or, with ``task: camera`` in the recipe, the camera
-module; with ``task: splatter``, the feed-forward Gaussian network) from a YAML recipe, or evaluate a checkpoint.
+module; with ``task: splatter``, the feed-forward Gaussian network; with ``task: recon``, the mesh refiner)
+from a YAML recipe, or evaluate a checkpoint.
 
     gld8tr train --config configs/tiny.yaml --out runs/tiny            # minutes on a CPU
     gld8tr train --config configs/camera.yaml --out runs/camera        # the point-cloud camera module
+    gld8tr train --config configs/recon.yaml --out runs/recon          # the volumetric mesh refiner
     gld8tr train --out runs/tiny --resume                              # continue after Ctrl-C
     gld8tr train --config configs/base.yaml --eval core/weights/gld8tr-depth --out runs/eval
     torchrun --nproc_per_node 8 --no-python gld8tr train --config configs/base.yaml --out runs/base   # 8 GPUs
@@ -32,11 +34,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "the recipe's held-out synthetic scenes; writes OUT/eval.json")
 
 
+def _task_of(config: str | None, out: Path, resume: bool) -> str:
+    """The recipe's ``task:`` key (``depth`` when absent): which trainer ``gld8tr train`` runs."""
+    import yaml
+
+    path = Path(config) if config else (out / "train.json" if resume and (out / "train.json").is_file() else None)
+    if path is None or not path.is_file():
+        return "depth"
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML: {exc}") from exc
+    return str(raw.get("task", "depth")) if isinstance(raw, dict) else "depth"
+
+
+def _main_recon(args: argparse.Namespace, out: Path) -> int:
+    from training.recon.config import ReconConfig
+    from training.recon.trainer import train
+
+    path = Path(args.config) if args.config else out / "train.json"
+    overrides = {"max_steps": args.max_steps} if args.max_steps is not None else {}
+    metrics = train(ReconConfig.load(path, overrides), out, resume=args.resume)
+    log.info("done; refiner checkpoint: %s (use --refiner %s)", out, out)
+    sys.stdout.write(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
     from training.splatter_config import is_splatter_recipe
     from training.train_config import load_recipe
 
     out = Path(args.out)
+    task = _task_of(args.config, out, args.resume)
+    if task == "recon":  # its own recipe schema; depth and camera recipes go through load_recipe
+        return _main_recon(args, out)
     recipe = out / "train.yaml" if args.resume else args.config
     if recipe and is_splatter_recipe(recipe):
         return _train_splatter(args, out)

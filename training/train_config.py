@@ -59,7 +59,8 @@ class SelfTrainingSection(_Strict):
 
 class TrainConfig(_Strict):
     task: Literal["depth"] = "depth"
-    """Which network a recipe trains; ``task: camera`` recipes are :class:`training.camera.config.CameraTrainConfig`."""
+    """Which network a recipe trains; ``task: camera`` recipes are :class:`training.camera.config.CameraTrainConfig`,
+    ``task: recon`` ones :class:`training.recon.config.ReconConfig`."""
     seed: int = 0
     model: ModelSection = Field(default_factory=ModelSection)
     synthetic: SyntheticSection = Field(default_factory=SyntheticSection)

@@ -129,8 +129,8 @@ async def create_scene(
     fov_deg: Annotated[str | None, Form(description="degrees in [1, 179], or 'auto'")] = None,
     seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
     outputs: Annotated[list[str] | None, Form(
-        description="comma-separated subset of scene.ply, scene.json, preview.png, gaussians.ply, gaussians.json "
-        "(the last two add a Gaussian fit; default: the first three)"
+        description="comma-separated subset of scene.ply, scene.json, preview.png, gaussians.ply, gaussians.json, "
+        "mesh.glb (gaussians.* add a Gaussian fit, mesh.glb the fused triangle mesh; default: the first three)"
     )] = None,
     webhook: Annotated[str | None, Form()] = None,
     gs_method: Annotated[str | None, Form(description="feedforward, fit or auto (default: the worker setting)")] = None,
@@ -284,8 +284,8 @@ async def get_scene_file(
     return RedirectResponse(url, status_code=307)
 
 
-# What the viewer shows, best first: the fitted Gaussians, else the coloured point cloud.
-VIEWABLE_OUTPUTS = ("gaussians.ply", "scene.ply")
+# What the viewer shows, best first: the fitted Gaussians, else the mesh, else the coloured point cloud.
+VIEWABLE_OUTPUTS = ("gaussians.ply", "mesh.glb", "scene.ply")
 
 
 @router.get(

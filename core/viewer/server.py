@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 OCTET = "application/octet-stream"
 CONTENT_TYPES = {
     ".js": "text/javascript", ".html": "text/html; charset=utf-8", ".ply": OCTET, ".splat": OCTET, ".spz": OCTET,
+    ".glb": "model/gltf-binary",
 }
 
 

@@ -1,5 +1,6 @@
 // Gld8tr-3dcn browser viewer: a coloured point-cloud PLY, a 3DGS PLY, a .splat or a .spz file, drawn with
-// Spark (@sparkjsdev/spark, a three.js Gaussian splat renderer; vendored, see SPARK_LICENSE).
+// Spark (@sparkjsdev/spark, a three.js Gaussian splat renderer; vendored, see SPARK_LICENSE), or a triangle mesh
+// (a PLY with faces, or a GLB as `gld8tr run --mesh` / `gld8tr reconstruct` write) drawn by three.js itself.
 //
 // Files are in the project's OpenCV world frame (x right, y down, z forward; the input camera at the origin)
 // unless their PLY header says "gld8tr frame opengl"; .spz files are in their own RUB (= OpenGL) axes. three.js
@@ -99,6 +100,107 @@ function plyColumns(buffer, header) {
   return cols;
 }
 
+/** Triangles of a binary PLY's "face" element right after the vertices (list <count> <index> vertex_indices),
+ * fan-triangulated; null when there is none. */
+function plyFaces(buffer, header) {
+  const { vertex, elements, format, bodyStart } = header;
+  const face = elements[elements.indexOf(vertex) + 1];
+  if (!face || face.name !== 'face' || !face.hasList || format === 'ascii') return null;
+  const head = new TextDecoder('latin1').decode(new Uint8Array(buffer, 0, bodyStart));
+  const m = head.match(/property list (\w+) (\w+) vertex_ind(?:ices|ex)/);
+  if (!m) return null;
+  const little = format === 'binary_little_endian';
+  let offset = bodyStart;
+  for (const el of elements) {
+    if (el === face) break;
+    offset += el.count * el.props.reduce((sum, p) => sum + PLY_TYPES[p.type][1], 0);
+  }
+  const view = new DataView(buffer);
+  const [cGet, cSize] = PLY_TYPES[m[1]];
+  const [iGet, iSize] = PLY_TYPES[m[2]];
+  const out = [];
+  for (let f = 0; f < face.count; f++) {
+    const k = DataView.prototype[cGet].call(view, offset, little);
+    offset += cSize;
+    const idx = [];
+    for (let j = 0; j < k; j++) { idx.push(DataView.prototype[iGet].call(view, offset, little)); offset += iSize; }
+    for (let j = 1; j + 1 < k; j++) out.push(idx[0], idx[j], idx[j + 1]);
+  }
+  return new Uint32Array(out);
+}
+
+/** GLB (glTF 2.0 binary): every triangle primitive's POSITION, optional COLOR_0 and indices (node transforms
+ * ignored: the project writes none). glTF axes are OpenGL axes already. */
+function meshFromGlb(buffer) {
+  const view = new DataView(buffer);
+  if (view.getUint32(0, true) !== 0x46546c67) throw new Error('not a GLB file (bad magic)');
+  let offset = 12;
+  let json = null;
+  let bin = null;
+  while (offset + 8 <= buffer.byteLength) {
+    const len = view.getUint32(offset, true);
+    const type = view.getUint32(offset + 4, true);
+    if (type === 0x4e4f534a) json = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, offset + 8, len)));
+    else if (type === 0x004e4942) bin = offset + 8;
+    offset += 8 + len;
+  }
+  if (!json || bin === null) throw new Error('GLB without JSON or binary chunk');
+  const COMPONENTS = { SCALAR: 1, VEC2: 2, VEC3: 3, VEC4: 4 };
+  const ARRAYS = { 5121: Uint8Array, 5123: Uint16Array, 5125: Uint32Array, 5126: Float32Array };
+  const read = (i) => {
+    const acc = json.accessors[i];
+    const bv = json.bufferViews[acc.bufferView];
+    const T = ARRAYS[acc.componentType];
+    if (!T) throw new Error(`unsupported GLB component type ${acc.componentType}`);
+    const k = COMPONENTS[acc.type];
+    const start = bin + (bv.byteOffset || 0) + (acc.byteOffset || 0);
+    const stride = bv.byteStride || k * T.BYTES_PER_ELEMENT;
+    const out = new T(acc.count * k);
+    for (let e = 0; e < acc.count; e++) {
+      out.set(new T(buffer.slice(start + e * stride, start + e * stride + k * T.BYTES_PER_ELEMENT)), e * k);
+    }
+    return { data: out, k };
+  };
+  const pos = [];
+  const col = [];
+  const idx = [];
+  let base = 0;
+  for (const m of json.meshes || []) {
+    for (const prim of m.primitives) {
+      if (prim.mode !== undefined && prim.mode !== 4) continue;
+      const p = read(prim.attributes.POSITION).data;
+      const n = p.length / 3;
+      pos.push(p);
+      const c = new Float32Array(3 * n).fill(0.8);
+      if (prim.attributes.COLOR_0 !== undefined) {
+        const { data, k } = read(prim.attributes.COLOR_0);
+        const scale = data instanceof Float32Array ? 1 : 1 / (2 ** (8 * data.BYTES_PER_ELEMENT) - 1);
+        for (let v = 0; v < n; v++) for (let j = 0; j < 3; j++) c[3 * v + j] = data[k * v + j] * scale;
+      }
+      col.push(c);
+      const ind = prim.indices !== undefined ? read(prim.indices).data : Uint32Array.from({ length: n }, (_, i) => i);
+      idx.push(Uint32Array.from(ind, (v) => v + base));
+      base += n;
+    }
+  }
+  const cat = (arrs, T) => {
+    const o = new T(arrs.reduce((sum, a) => sum + a.length, 0));
+    let at = 0;
+    for (const a of arrs) { o.set(a, at); at += a.length; }
+    return o;
+  };
+  return { positions: cat(pos, Float32Array), colors: cat(col, Float32Array), faces: cat(idx, Uint32Array) };
+}
+
+/** An unlit vertex-coloured three.js mesh (the colours are fused photo colours, already shaded by the scene). */
+function triangleMesh({ positions, colors, faces }) {
+  const geometry = new THREE.BufferGeometry();
+  geometry.setAttribute('position', new THREE.BufferAttribute(positions, 3));
+  geometry.setAttribute('color', new THREE.BufferAttribute(colors, 3));
+  geometry.setIndex(new THREE.BufferAttribute(faces, 1));
+  return new THREE.Mesh(geometry, new THREE.MeshBasicMaterial({ vertexColors: true, side: THREE.DoubleSide }));
+}
+
 // ---------------------------------------------------------------- point clouds as splats
 
 /** Width in pixels of the photo behind a point cloud, estimated from the points inside the input camera's
@@ -150,6 +252,17 @@ function pointSplats(cols, types, hfov, forward) {
 /** Median forward distance (three.js -z after the mesh's turn) of a sample of the splat centres. */
 function robustDepth(mesh) {
   const zs = [];
+  if (!mesh.packedSplats) {
+    const p = mesh.geometry.attributes.position;
+    const world = new THREE.Vector3();
+    mesh.updateMatrixWorld(true);
+    for (let i = 0; i < p.count; i += Math.max(1, Math.floor(p.count / 5000))) {
+      world.fromBufferAttribute(p, i).applyMatrix4(mesh.matrixWorld);
+      zs.push(-world.z);
+    }
+    zs.sort((a, b) => a - b);
+    return zs.length ? Math.max(zs[Math.floor(zs.length / 2)], 0.1) : 1;
+  }
   const n = mesh.packedSplats.numSplats;
   const step = Math.max(1, Math.floor(n / 5000));
   const world = new THREE.Vector3();
@@ -167,10 +280,16 @@ async function loadMesh(buffer, hfov) {
   const head = new Uint8Array(buffer, 0, Math.min(3, buffer.byteLength));
   const isPly = new TextDecoder('latin1').decode(head) === 'ply';
   const isGzip = head[0] === 0x1f && head[1] === 0x8b;
-  const format = config.format && config.format !== 'auto' ? config.format : (isPly ? 'ply' : isGzip ? 'spz' : 'splat');
+  const isGlb = buffer.byteLength >= 4 && new DataView(buffer).getUint32(0, true) === 0x46546c67;
+  const sniffed = isPly ? 'ply' : isGzip ? 'spz' : isGlb ? 'glb' : 'splat';
+  const format = config.format && config.format !== 'auto' ? config.format : sniffed;
   let mesh;
   let kind = 'splats';
   let opencv;
+  if (format === 'glb') {
+    const m = meshFromGlb(buffer);
+    return { mesh: triangleMesh(m), kind: 'triangles', count: m.faces.length / 3 }; // glTF axes = OpenGL axes
+  }
   if (format === 'spz') {
     mesh = new SplatMesh({ fileBytes: buffer, fileType: SplatFileType.SPZ });
     opencv = false; // RUB axes by definition, whatever config.axes says
@@ -182,6 +301,21 @@ async function loadMesh(buffer, hfov) {
     const header = plyHeader(buffer);
     opencv = !header.comments.some((c) => c.includes('frame opengl')) && config.axes !== 'opengl';
     const gaussian = ['f_dc_0', 'opacity', 'scale_0'].every((name) => header.names.has(name));
+    const faces = gaussian ? null : plyFaces(buffer, header);
+    if (faces && faces.length) {
+      const cols = plyColumns(buffer, header);
+      const n = cols.x.length;
+      const positions = new Float32Array(3 * n);
+      const colors = new Float32Array(3 * n).fill(0.8);
+      const scale = header.vertex.props.find((p) => p.name === 'red')?.type.startsWith('u') ? 1 / 255 : 1;
+      for (let i = 0; i < n; i++) {
+        positions.set([cols.x[i], cols.y[i], cols.z[i]], 3 * i);
+        if ('red' in cols) colors.set([cols.red[i] * scale, cols.green[i] * scale, cols.blue[i] * scale], 3 * i);
+      }
+      mesh = triangleMesh({ positions, colors, faces });
+      if (opencv) mesh.quaternion.set(1, 0, 0, 0); // 180 degrees about x: OpenCV -> OpenGL
+      return { mesh, kind: 'triangles', count: faces.length / 3 };
+    }
     if (gaussian) {
       mesh = new SplatMesh({ fileBytes: buffer, fileType: SplatFileType.PLY });
     } else {
@@ -259,7 +393,7 @@ async function main() {
   // with what it has drawn.
   sorted = 0;
   const t0 = performance.now();
-  while (sorted === 0 && performance.now() - t0 < 20000) {
+  while (kind !== 'triangles' && sorted === 0 && performance.now() - t0 < 20000) {
     draw();
     await nextFrame();
   }

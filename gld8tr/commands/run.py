@@ -52,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (0 = idle cores by the load average, at least 1; docs/SPEED.md)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    parser.add_argument("--mesh", default=None, metavar="OUT.glb",
+                        help="also fuse the views' depths into a coloured triangle mesh (.glb or .ply)")
     parser.add_argument("--gaussians", default=None, metavar="OUT.ply",
                         help="also make 3D Gaussians of the views and write them (.ply 3DGS layout, .splat or .spz)")
     parser.add_argument("--gs-method", dest="gs_method", choices=["auto", "feedforward", "fit"], default=None,
@@ -83,6 +85,10 @@ def main(args: argparse.Namespace) -> int:
 
         if Path(args.gaussians).suffix.lower() not in FORMATS:
             raise InputError(f"--gaussians must name a {', '.join(FORMATS)} file, got {args.gaussians}")
+    if args.mesh:
+        from core.mesh.io import check_mesh_path
+
+        check_mesh_path(args.mesh)
     if args.max_side < 0:
         raise InputError(f"--max-side must be >= 0, got {args.max_side}")
     from core.pipeline import parse_fov
@@ -127,11 +133,16 @@ def main(args: argparse.Namespace) -> int:
             bar.close()
     try:
         written = write_outputs(scene, output, views_dir=args.save_views, gaussians_path=args.gaussians,
-                                gs_iters=args.gs_iters, gs_axes=args.gs_axes, gs_method=args.gs_method or "auto",
+                                mesh_path=args.mesh, gs_iters=args.gs_iters, gs_axes=args.gs_axes,
+                                gs_method=args.gs_method or "auto",
                                 gs_init=args.gs_init, gs_checkpoint=args.gs_checkpoint, device=args.device,
                                 seed=args.seed, progress=args.progress)
     except OSError as exc:
         raise InputError(f"cannot write {exc.filename or output}: {exc.strerror or exc}") from None
+    if written.mesh is not None:
+        m = written.mesh
+        sys.stdout.write(f"{m['faces']:,} mesh faces (voxel {m['voxel_size']:.3f} m, {m['seconds']:.1f} s) -> "
+                         f"{args.mesh}\n")
     if written.gaussians is not None:
         gs = written.gaussians
         sys.stdout.write(

@@ -20,7 +20,7 @@ log = logging.getLogger("gld8tr.view")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="a .ply (points or 3DGS Gaussians), .splat or .spz file")
+    parser.add_argument("file", type=Path, help="a .ply (points, mesh or 3DGS Gaussians), .splat, .spz or .glb file")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost only)")
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser; just print the URL")
@@ -54,9 +54,11 @@ def main(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise InputError(f"no such file: {path}")
     suffix = path.suffix.lower()
-    if suffix not in (".ply", ".splat", ".spz"):
-        raise InputError(f"{path.name}: the viewer reads .ply, .splat and .spz files, not {suffix or 'extensionless'} "
-                         "ones")
+    if suffix not in (".ply", ".splat", ".spz", ".glb"):
+        raise InputError(f"{path.name}: the viewer reads .ply, .splat, .spz and .glb files, not "
+                         f"{suffix or 'extensionless'} ones")
+    if suffix == ".glb" and not path.open("rb").read(4) == b"glTF":
+        raise InputError(f"{path.name} is not a GLB file (no 'glTF' magic)")
     if suffix == ".ply" and not path.open("rb").read(3) == b"ply":
         raise InputError(f"{path.name} is not a PLY file (no 'ply' magic)")
     if suffix == ".spz" and not path.open("rb").read(2) == b"\x1f\x8b":
