@@ -10,9 +10,9 @@ from PIL import Image
 SUMMARY_HEADER = "dataset,method,pairs,mae_hole,rmse_hole,absrel_hole,delta1_hole,mae_seam,mae_all,sec_per_pair"
 
 
-def _bench(*args):
+def _bench(*args, timeout: float = 600):
     cmd = [sys.executable, "-m", "gld8tr", "benchmark", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.slow  # two full CLI processes (torch import, rendering, Laplacian solves): ~20-60 s
@@ -56,7 +56,7 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys, args, message):
     assert message in err and "Traceback" not in err
 
 
-@pytest.mark.slow  # renders 50 synthetic pairs and runs six methods: ~2-5 min
+@pytest.mark.slow  # renders 50 synthetic pairs and runs six methods: ~3-15 min
 def test_shipped_network_beats_every_baseline_on_synthetic_hole_mae(tmp_path):
     """The benchmark issue's acceptance, recomputed from scratch with the shipped weights.
 
@@ -64,7 +64,9 @@ def test_shipped_network_beats_every_baseline_on_synthetic_hole_mae(tmp_path):
     though not on AbsRel: that gap is recorded as an expected failure until a checkpoint closes it."""
     from core.backends.registry import COMPLETION_BASELINES
 
-    res = _bench("--dataset", "synthetic", "--limit", "50", "--out", str(tmp_path / "syn"), "--no-progress")
+    # 50 pairs x 6 methods: about 3 min on an idle 2-core CPU, over 10 min on a loaded one.
+    res = _bench("--dataset", "synthetic", "--limit", "50", "--out", str(tmp_path / "syn"), "--no-progress",
+                 timeout=2400)
     assert res.returncode == 0, res.stderr
     rows = {r["method"]: r for r in csv.DictReader((tmp_path / "syn" / "summary.csv").open())}
     assert set(rows) == {"gld8tr", *COMPLETION_BASELINES}
