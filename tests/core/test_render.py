@@ -19,11 +19,14 @@ def _cloud(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 K_SMALL = torch.tensor([[22.0, 0.0, 13.5], [0.0, 22.0, 10.5], [0.0, 0.0, 1.0]])
 
 
-@pytest.mark.parametrize("radius", [None, 0.5, 1.3, 2.7, "per-point"])
+@pytest.mark.parametrize("radius", [None, 0.5, 1.3, 2.7, "per-point", "per-point-small"])
 def test_matches_reference(radius: object) -> None:
+    """``per-point`` radii (up to 3 px) take the sorted-prefix path, ``per-point-small`` (up to 1.5 px) the
+    unsorted one where every candidate is tested at every offset."""
     pts, colors = _cloud(400)
-    if radius == "per-point":
-        radius = torch.rand(400, generator=torch.Generator().manual_seed(1)) * 3.0
+    if radius in ("per-point", "per-point-small"):
+        scale = 3.0 if radius == "per-point" else 1.5
+        radius = torch.rand(400, generator=torch.Generator().manual_seed(1)) * scale
     w2c = invert_pose(pose_from_yaw_pitch(8.0, -4.0, (0.1, 0.0, -0.2)))
     fast = render_points(pts, colors, K_SMALL, w2c, 22, 28, radius_px=radius)
     ref = render_points_reference(pts, colors, K_SMALL, w2c, 22, 28, radius_px=radius)
@@ -32,6 +35,33 @@ def test_matches_reference(radius: object) -> None:
     assert torch.equal(fast.image, ref.image)
     assert torch.equal(fast.mask, ref.mask)
     assert fast.mask.any()
+
+
+@pytest.mark.parametrize("radius", [None, 1.3, "per-point", "world-size"])
+def test_cpu_passes_in_chunks_draw_the_single_pass_picture(radius: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large clouds are drawn in chunks on the CPU; chunks of 37 points (with the widest disk in a later chunk
+    than the first) must give exactly the picture of one pass, ids, depths and colours."""
+    import core.render
+
+    pts, colors = _cloud(400, seed=3)
+    g = torch.Generator().manual_seed(2)
+    sizes = torch.rand(400, generator=g) * 0.05
+    if radius == "per-point":
+        radius = torch.rand(400, generator=g) * 3.0
+        radius[300] = 9.0  # the widest disk, far from the first chunk
+    w2c = invert_pose(pose_from_yaw_pitch(-6.0, 3.0, (0.05, 0.1, -0.3)))
+
+    def draw() -> object:
+        if radius == "world-size":
+            return render_points_world_size(pts, colors, sizes, K_SMALL, w2c, 22, 28)
+        return render_points(pts, colors, K_SMALL, w2c, 22, 28, radius_px=radius)
+
+    one = draw()
+    monkeypatch.setattr(core.render, "CPU_CHUNK", 37)
+    chunked = draw()
+    assert one.mask.any()
+    for field in ("index", "depth", "image", "mask"):
+        assert torch.equal(getattr(chunked, field), getattr(one, field)), field
 
 
 def test_nearest_point_wins_and_ties_go_to_lowest_id() -> None:
