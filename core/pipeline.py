@@ -234,7 +234,8 @@ def _lift(
     sel = torch.as_tensor(select, dtype=torch.bool, device=device)
     pose = camera.cam_to_world.to(device)
     pts = pts_cam[sel] @ pose[:3, :3].T + pose[:3, 3]
-    colors = torch.as_tensor(image, dtype=torch.uint8, device=device)[sel]
+    # A decoded photo is often a read-only array; torch warns on those, so copy it only then.
+    colors = torch.as_tensor(np.require(image, dtype=np.uint8, requirements='W'), device=device)[sel]
     size = d[sel] * (settings.splat_scale / camera.intrinsics.fx)
     normals = None
     if settings.compute_normals:
