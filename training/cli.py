@@ -35,17 +35,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _task_of(config: str | None, out: Path, resume: bool) -> str:
-    """The recipe's ``task:`` key (``depth`` when absent): which trainer ``gld8tr train`` runs."""
-    import yaml
+    """The recipe's ``task:`` key (``depth`` when absent): which trainer ``gld8tr train`` runs. Resuming without
+    ``--config`` reads the recipe the run saved (``train.yaml``; the reconstruction refiner's ``train.json``)."""
+    from training.train_config import read_recipe
 
-    path = Path(config) if config else (out / "train.json" if resume and (out / "train.json").is_file() else None)
+    if config:
+        path = Path(config)
+    else:
+        saved = [out / name for name in ("train.yaml", "train.json")] if resume else []
+        path = next((p for p in saved if p.is_file()), None)
     if path is None or not path.is_file():
         return "depth"
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML: {exc}") from exc
-    return str(raw.get("task", "depth")) if isinstance(raw, dict) else "depth"
+    return str(read_recipe(path).get("task", "depth"))
 
 
 def _main_recon(args: argparse.Namespace, out: Path) -> int:
@@ -61,15 +62,13 @@ def _main_recon(args: argparse.Namespace, out: Path) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    from training.splatter_config import is_splatter_recipe
     from training.train_config import load_recipe
 
     out = Path(args.out)
     task = _task_of(args.config, out, args.resume)
     if task == "recon":  # its own recipe schema; depth and camera recipes go through load_recipe
         return _main_recon(args, out)
-    recipe = out / "train.yaml" if args.resume else args.config
-    if recipe and is_splatter_recipe(recipe):
+    if task == "splatter":
         return _train_splatter(args, out)
     overrides = {"max_steps": args.max_steps} if args.max_steps is not None else {}
     if args.max_steps is not None and args.max_steps < 1:

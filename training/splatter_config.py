@@ -91,16 +91,10 @@ class SplatterTrainConfig(_Strict):
 
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> SplatterTrainConfig:
-        import yaml
+        from training.train_config import read_recipe
 
         p = Path(path)
-        if not p.is_file():
-            raise InputError(f"training config {str(p)!r} not found")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise InputError(f"{p}: invalid YAML: {exc}") from exc
-        data.update(overrides or {})
+        data = read_recipe(p, overrides)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -116,16 +110,3 @@ class SplatterTrainConfig(_Strict):
 
         return SplatterConfig(depth_input=self.input_depth != "none", **self.model.model_dump())
 
-
-def is_splatter_recipe(path: str | Path) -> bool:
-    """Whether a YAML recipe names ``task: splatter`` (the ``gld8tr train`` dispatch)."""
-    import yaml
-
-    p = Path(path)
-    if not p.is_file():
-        return False
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError:
-        return False
-    return isinstance(data, dict) and data.get("task") == "splatter"

@@ -108,17 +108,7 @@ class TrainConfig(_Strict):
 
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
-        import yaml
-
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(f"training config {str(p)!r} not found")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise InputError(f"{p}: invalid YAML: {exc}") from exc
-        data.update(overrides or {})
-        return cls.from_dict(data, source=str(p))
+        return cls.from_dict(read_recipe(path, overrides), source=str(path))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> TrainConfig:
@@ -133,8 +123,9 @@ class TrainConfig(_Strict):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Any:
-    """A recipe of either task: its ``task:`` key (default ``depth``) picks the schema."""
+def read_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A recipe file (YAML, or the JSON a run saved) as a dict with ``overrides`` applied; every task's loader
+    and the ``gld8tr train`` dispatch read recipes through here, so a bad file fails the same way everywhere."""
     import yaml
 
     p = Path(path)
@@ -147,6 +138,13 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> An
     if not isinstance(data, dict):
         raise InputError(f"{p}: a training recipe is a mapping of keys, got {type(data).__name__}")
     data.update(overrides or {})
+    return data
+
+
+def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Any:
+    """A recipe of either task: its ``task:`` key (default ``depth``) picks the schema."""
+    p = Path(path)
+    data = read_recipe(p, overrides)
     task = data.get("task", "depth")
     if task == "camera":
         from training.camera.config import CameraTrainConfig

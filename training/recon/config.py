@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.errors import InputError
@@ -54,8 +53,9 @@ class ReconConfig(_Strict):
 
     @classmethod
     def load(cls, path: str | Path, overrides: dict | None = None) -> ReconConfig:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-        raw.update(overrides or {})
+        from training.train_config import read_recipe
+
+        raw = read_recipe(path, overrides)
         try:
             return cls(**raw)
         except ValidationError as exc:
