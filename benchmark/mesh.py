@@ -5,10 +5,8 @@ Each sequence is a smooth camera path through a procedural room whose seeds no t
 
 * ``fusion-true``: TSDF fusion of the exact depth (the ceiling of fusion at this voxel size);
 * ``fusion-pred``: TSDF fusion of the project's depth network, frame-to-frame completion (no depth sensor);
-* ``refined-pred``: the learned refiner (``core/weights/gld8tr-recon``) over that same fused volume (its TSDF,
-  meshed inside its predicted band);
-* ``filtered-pred``: the fused TSDF kept where observed, meshed only inside the refiner's predicted band (the
-  heads as a learned filter; ``refine_volume(..., keep_observed=True)``).
+* ``refined-pred``: the learned refiner (``core/weights/gld8tr-recon``) over that same fused volume and the
+  frames' back-projected colours (its TSDF, meshed inside its predicted band).
 
 3D metrics follow Atlas / IOAR (:mod:`core.mesh.metrics`): both the ground truth and the prediction are taken
 *as seen from the sequence's frames* (the exact depth for the ground truth, the mesh ray-cast into every frame for
@@ -32,7 +30,7 @@ from core.mesh.metrics import lift_depths, point_metrics, render_depth, voxel_do
 
 log = logging.getLogger(__name__)
 
-METHODS = ("fusion-true", "fusion-pred", "refined-pred", "filtered-pred")
+METHODS = ("fusion-true", "fusion-pred", "refined-pred")
 COLUMNS = ("fscore", "prec", "recall", "acc", "comp", "chamfer", "absrel", "rmse", "delta1", "coverage")
 
 
@@ -71,6 +69,7 @@ def score_sequence(index: int, cfg: MeshBenchConfig) -> list[dict]:
     import torch
 
     from core.backends.registry import build_depth_completer
+    from core.mesh.photo import PhotoEvidence, choose_far
     from core.mesh.refine import SHIPPED_RECON_DIR, VolumeRefineNet, refine_volume
     from training.recon.data import BENCH_SEED_START, fuse_frames, sequence_depths, synthetic_sequence
 
@@ -88,8 +87,9 @@ def score_sequence(index: int, cfg: MeshBenchConfig) -> list[dict]:
     pred = sequence_depths(frames, completer)
     vol_pred = fuse_frames(frames, pred, cfg.voxel_size, cfg.trunc_voxels)
     meshes["fusion-pred"] = vol_pred.extract_mesh()
-    meshes["refined-pred"] = refine_volume(vol_pred, refiner).extract_mesh()
-    meshes["filtered-pred"] = refine_volume(vol_pred, refiner, keep_observed=True).extract_mesh()
+    evidence = PhotoEvidence([f.image for f in frames], [f.K for f in frames], [f.cam_to_world for f in frames],
+                             far=choose_far(pred))
+    meshes["refined-pred"] = refine_volume(vol_pred, refiner, evidence).extract_mesh()
     log.info("sequence %d built in %.1fs", index, time.perf_counter() - t)
     return [{"sequence": seq.scene.scene_id, "method": name, "frames": len(frames),
              **score_mesh(mesh, frames, gt_points)} for name, mesh in meshes.items()]

@@ -120,11 +120,17 @@ def reconstruct_mesh(
     stats = {"blocks": float(vol.num_blocks), "volume_mb": vol.nbytes() / 2**20}
     # 4. Refine.
     if refiner is not None:
+        from core.mesh.photo import PhotoEvidence, choose_far
         from core.mesh.refine import refine_volume
 
         t2 = time.perf_counter()
+        # The evidence of at most 40 evenly spread frames: it holds every frame's features in memory, and the
+        # network was trained on 20-frame sequences (a long scan's 1000s of frames add little but cost).
+        pick = np.unique(np.linspace(0, len(images) - 1, min(len(images), 40)).round().astype(int))
+        evidence = PhotoEvidence([images[i] for i in pick], [Ks[i] for i in pick], [poses[i] for i in pick],
+                                 far=min(choose_far(depths), max_depth), device=device)
         with torch.no_grad():
-            vol = refine_volume(vol, refiner)
+            vol = refine_volume(vol, refiner, evidence)
         timings["refine_s"] = time.perf_counter() - t2
     # 5. Mesh.
     t3 = time.perf_counter()

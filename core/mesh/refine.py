@@ -1,12 +1,16 @@
-"""The learned volumetric refiner (IOAR's idea): a 3D U-Net over a fused TSDF that predicts a cleaner TSDF with
+"""The learned volumetric refiner (IOAR's idea): a 3D U-Net over the scene's volume that predicts its TSDF with
 separate awareness of the outer (free-space) and inner (solid) side of surfaces.
 
-Input per voxel: the fused TSDF (0 where unobserved), an observed flag and the log fusion weight. Output per
-voxel: a TSDF in [-1, 1] (tanh), an *outer* logit (the voxel lies in free space within the truncation band of a
-surface) and an *inner* logit (within the band, inside a solid). IOAR predicts occupancy of the two sides
-separately because a thin structure (a table top, a shelf) has two outer bands and a very thin inner one; one
-"near surface" head blurs them into a single slab. At meshing time marching cubes runs only where either band is
-predicted (the mask), so floaters from bad depth, which the network judges far from any surface, disappear.
+Input per voxel (:func:`volume_features`, 16 channels): the fused TSDF of the (predicted) depth (0 where
+unobserved), an observed flag and the log fusion weight, plus the frames' back-projected image evidence
+(:mod:`core.mesh.photo`: mean and spread of RGB and gradients over the frames that see the voxel, how many do,
+their mean depth). Why the image evidence: a monocular depth network's depth can be metres off, and then the fused
+TSDF alone says almost nothing about where the true surface is; photo-consistency across posed frames does.
+Output per voxel: a TSDF in [-1, 1] (tanh), an *outer* logit (the voxel lies in free space within the truncation
+band of a surface) and an *inner* logit (within the band, inside a solid). IOAR predicts the two sides separately
+because a thin structure (a table top) has two outer bands and a very thin inner one. At meshing time marching
+cubes runs on the network's TSDF only where either band is predicted above the checkpoint's ``band_threshold``
+(chosen on validation crops, not a fixed 0.5), over every voxel the frames see, not only near the fused surface.
 
 ``VolumeRefineNet.from_pretrained(dir)`` / ``save_pretrained(dir)``: ``config.json`` + ``model.safetensors``.
 The shipped checkpoint is ``core/weights/gld8tr-recon/`` (trained by ``gld8tr train --config configs/recon.yaml``).
@@ -19,10 +23,12 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from core.mesh.photo import PHOTO_CHANNELS, PhotoEvidence
 from core.mesh.tsdf import BLOCK, TSDFVolume, pack_keys, unpack_keys
 
 SHIPPED_RECON_DIR = Path(__file__).resolve().parent.parent / "weights" / "gld8tr-recon"
@@ -34,6 +40,8 @@ class RefineNetConfig:
     levels: int = 2  # down-sampling steps (receptive field grows 2x each)
     voxel_size: float = 0.04  # the voxel size the network was trained at (metres)
     trunc_voxels: float = 3.0
+    band_threshold: float = 0.5  # probability above which a voxel is meshed (set on validation by the trainer)
+    in_channels: int = 3 + PHOTO_CHANNELS
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -43,15 +51,16 @@ def _block(cin: int, cout: int) -> nn.Sequential:
     )
 
 
-def volume_features(tsdf: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Network input [B, 3, D, H, W] from fused tsdf / weight [B, D, H, W]: (tsdf if observed else 0, observed,
-    log1p(weight) / log(256))."""
+def volume_features(tsdf: torch.Tensor, weight: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+    """Network input [B, 16, D, H, W] from fused tsdf / weight [B, D, H, W] and the back-projected evidence
+    ``photo`` [B, 13, D, H, W] (:meth:`core.mesh.photo.PhotoEvidence.crop`): (tsdf if observed else 0, observed,
+    log1p(weight) / log(256), photo...)."""
     obs = (weight > 0).float()
-    return torch.stack([tsdf * obs, obs, torch.log1p(weight) / math.log(256.0)], 1)
+    return torch.cat([torch.stack([tsdf * obs, obs, torch.log1p(weight) / math.log(256.0)], 1), photo], 1)
 
 
 class VolumeRefineNet(nn.Module):
-    """3D U-Net: [B, 3, D, H, W] -> (tsdf [B, D, H, W] in [-1, 1], outer logit, inner logit). D, H, W must be
+    """3D U-Net: [B, 16, D, H, W] -> (tsdf [B, D, H, W] in [-1, 1], outer logit, inner logit). D, H, W must be
     multiples of 2**levels."""
 
     def __init__(self, config: RefineNetConfig | None = None) -> None:
@@ -59,7 +68,7 @@ class VolumeRefineNet(nn.Module):
         self.config = config or RefineNetConfig()
         c = self.config.base_channels
         chans = [c * 2**i for i in range(self.config.levels + 1)]
-        self.inp = _block(3, chans[0])
+        self.inp = _block(self.config.in_channels, chans[0])
         self.down = nn.ModuleList(_block(chans[i], chans[i + 1]) for i in range(self.config.levels))
         self.up = nn.ModuleList(_block(chans[i + 1] + chans[i], chans[i]) for i in reversed(range(self.config.levels)))
         self.head = nn.Conv3d(chans[0], 3, 1)
@@ -74,8 +83,8 @@ class VolumeRefineNet(nn.Module):
             skip = skips[-2 - i]
             h = u(torch.cat([F.interpolate(h, size=skip.shape[2:], mode="trilinear", align_corners=False), skip], 1))
         out = self.head(h)
-        # Residual on the observed TSDF: the network corrects the fusion rather than re-deriving it.
-        tsdf = torch.tanh(out[:, 0] + 2.0 * x[:, 0])
+        # No residual on the fused TSDF: with predicted depth it is too often wrong to be a useful prior.
+        tsdf = torch.tanh(out[:, 0])
         return tsdf, out[:, 1], out[:, 2]
 
     # ------------------------------------------------------------------ save / load
@@ -104,41 +113,48 @@ class VolumeRefineNet(nn.Module):
         return model.to(device).eval()
 
 
+def band_probability(outer: torch.Tensor, inner: torch.Tensor) -> torch.Tensor:
+    """Probability that a voxel lies within the truncation band of a surface, either side."""
+    return torch.maximum(torch.sigmoid(outer), torch.sigmoid(inner))
+
+
 @torch.no_grad()
-def refine_volume(volume: TSDFVolume, model: VolumeRefineNet, *, chunk: int = 64, halo: int = 8,
-                  threshold: float = 0.5, keep_observed: bool = False) -> TSDFVolume:
-    """A new volume over the allocated blocks of ``volume`` dilated by one block: the network's TSDF where it
-    predicts a surface band (outer or inner probability above ``threshold``; weight 1 there, 0 elsewhere, so
-    marching cubes makes surface only inside the band). Colours are carried over from the fused volume.
-    ``keep_observed``: keep the fused TSDF on observed voxels and use the network's only on unobserved ones (the
-    heads then act as a learned filter of the fusion)."""
+def refine_volume(volume: TSDFVolume, model: VolumeRefineNet, evidence: PhotoEvidence, *,
+                  chunk: int = 64, halo: int = 8, threshold: float | None = None) -> TSDFVolume:
+    """A new volume over every voxel the frames see (their frustums up to ``evidence.far``; chunks no two frames
+    see are skipped): the network's TSDF with weight 1 where it predicts a surface band (probability above
+    ``threshold``, default the checkpoint's ``band_threshold``) and 0 elsewhere, so marching cubes makes surface
+    only there. Colours: the back-projected mean colour. ``volume`` is the fused (predicted-depth) volume."""
     dev = next(model.parameters()).device
-    out = TSDFVolume(volume.voxel_size, volume.trunc / volume.voxel_size, device=volume.device,
-                     with_color=volume.color is not None)
-    if volume.num_blocks == 0:
-        return out
-    bc = volume.block_coords()
-    r = torch.arange(-1, 2, device=bc.device)
-    nb = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), -1).reshape(-1, 3)
-    dilated_keys = torch.unique(pack_keys((bc[:, None] + nb[None]).reshape(-1, 3)))  # sorted
-    dilated = unpack_keys(dilated_keys)
-    per = chunk // BLOCK
-    chunks = unpack_keys(torch.unique(pack_keys(torch.div(dilated, per, rounding_mode="floor"))))
-    for c in chunks:
-        origin = c * chunk - halo
+    thr = model.config.band_threshold if threshold is None else threshold
+    vs = volume.voxel_size
+    out = TSDFVolume(vs, volume.trunc / vs, device=volume.device, with_color=True)
+    lo, hi = evidence.bounds(vs)
+    counts = np.ceil((hi - lo + 1) / chunk).astype(int)
+    core = slice(halo, halo + chunk)
+    for ci in np.ndindex(*counts):
+        origin = lo + np.array(ci) * chunk - halo
         size = chunk + 2 * halo
-        t, w, col = volume.read_dense(origin, size)
-        x = volume_features(t[None].to(dev), w[None].to(dev))
-        tsdf, outer, inner = model(x)
-        band = (torch.sigmoid(outer) > threshold) | (torch.sigmoid(inner) > threshold)
-        core_sl = slice(halo, halo + chunk)
-        tc = tsdf[0][core_sl, core_sl, core_sl].to(volume.device)
-        if keep_observed:
-            obs = w[core_sl, core_sl, core_sl] > 0
-            tc = torch.where(obs, t[core_sl, core_sl, core_sl], tc)
-        wc = band[0][core_sl, core_sl, core_sl].float().to(volume.device)
-        if not bool(wc.any()):
+        photo = evidence.crop(origin, size, vs)
+        seen2 = photo[PHOTO_CHANNELS - 2] > 0
+        if not bool(seen2[core, core, core].any()):
             continue
-        cc = None if col is None else col[core_sl, core_sl, core_sl]
-        out.write_dense(origin + halo, tc, wc, cc, only_blocks=dilated_keys)
+        t, w, _ = volume.read_dense(torch.as_tensor(origin), size)
+        x = volume_features(t[None].to(dev), w[None].to(dev), photo[None].to(dev))
+        tsdf, outer, inner = model(x)
+        band = (band_probability(outer, inner)[0] > thr) & seen2.to(dev)
+        bc = band[core, core, core].to(volume.device)
+        if not bool(bc.any()):
+            continue
+        # Only the blocks holding band voxels (and their neighbours, so the cubes across block faces close).
+        r = torch.arange(chunk, device=volume.device)
+        vidx = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), -1)[bc] + torch.as_tensor(origin + halo)
+        blocks = torch.div(vidx, BLOCK, rounding_mode="floor")
+        keys = torch.unique(pack_keys(blocks))
+        rr = torch.arange(-1, 2)
+        nb = torch.stack(torch.meshgrid(rr, rr, rr, indexing="ij"), -1).reshape(-1, 3)
+        keys = torch.unique(pack_keys((unpack_keys(keys)[:, None] + nb[None]).reshape(-1, 3)))
+        col = (photo[0:3].permute(1, 2, 3, 0)[core, core, core] * 255.0).to(volume.device)
+        out.write_dense(torch.as_tensor(origin + halo), tsdf[0][core, core, core].to(volume.device),
+                        bc.float(), col, only_blocks=keys)
     return out

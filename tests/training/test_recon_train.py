@@ -26,7 +26,8 @@ def test_recon_recipe_trains_and_saves(tmp_path, capsys):
     cfg.write_text(TINY)
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "run")]) == 0
     metrics = json.loads(capsys.readouterr().out)
-    assert metrics["step"] == 2 and {"band_l1_model", "band_l1_fused"} <= set(metrics)
+    assert metrics["step"] == 2 and {"band_l1_model", "band_l1_fused", "band_f1", "band_threshold"} <= set(metrics)
+    assert 0 < metrics["band_threshold"] < 1
     net = VolumeRefineNet.from_pretrained(tmp_path / "run")
     assert net.config.base_channels == 4 and net.config.voxel_size == 0.04
 

@@ -30,6 +30,8 @@ class ReconDataSection(_Strict):
     voxel_size: float = 0.04
     trunc_voxels: float = 3.0
     crops_per_scene: int = 48
+    surface_fraction: float = 0.6
+    """Share of crops centred on a true surface the frames see (the rest: anywhere in their frustums)."""
     crop: int = 32
     depth_model: str = "gld8tr"
     """Depth of the input sequence: a depth-completer spec (frame-to-frame completion), or ``true``."""
@@ -45,6 +47,9 @@ class ReconConfig(_Strict):
     max_steps: int = 800
     lr: float = 2.0e-3
     w_occupancy: float = 0.5
+    pos_weight: float = 2.0
+    """BCE weight of the in-band class of the two heads (the band is the minority; the meshing threshold is then
+    chosen on validation, so the heads need not be calibrated to 0.5)."""
     val_crops: int = 64
     """Validation crops scored at every save (a spread subset of the validation scenes' crops)."""
     log_every: int = 10

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.mesh.photo import PhotoEvidence, choose_far
 from core.mesh.sequence import complete_sequence_depths
-from core.mesh.tsdf import BLOCK, TSDFVolume
+from core.mesh.tsdf import TSDFVolume
 from training.data.frame import Frame
 from training.synth import SyntheticScene
 from training.synth.sdf import scene_sdf
@@ -67,23 +68,35 @@ def gt_tsdf(scene: SyntheticScene, origin: np.ndarray, size: int, voxel_size: fl
     return (sdf / trunc).clamp(-2, 2).reshape(size, size, size).numpy()
 
 
+def _crop_center(seq: SyntheticSequence, far: float, surface: bool, rng: np.random.Generator) -> np.ndarray:
+    """A world point: on a true surface a frame sees (``surface``), else anywhere along a random pixel's ray up to
+    ``far`` (free space, behind walls: the network must learn to say "no surface" there too)."""
+    f = seq.frames[int(rng.integers(len(seq.frames)))]
+    v, u = int(rng.integers(f.height)), int(rng.integers(f.width))
+    z = float(f.depth[v, u]) if surface and f.depth[v, u] > 0 else float(rng.uniform(0.3, far))
+    ray = np.array([(u + 0.5 - f.K[0, 2]) / f.K[0, 0], (v + 0.5 - f.K[1, 2]) / f.K[1, 1], 1.0])
+    return f.cam_to_world[:3, :3] @ (ray * z) + f.cam_to_world[:3, 3]
+
+
 def scene_crops(seed: int, cfg, completer, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Training crops of one scene: ``tsdf``, ``weight`` (fused inputs) and ``gt`` (exact, trunc units),
-    each [N, S, S, S] float16, centred on random allocated blocks of the fused volume."""
+    """Training crops of one scene: ``tsdf``, ``weight`` (fused inputs, [N, S, S, S]), ``photo`` (back-projected
+    evidence, [N, 13, S, S, S]) and ``gt`` (exact, trunc units), float16. Crop centres: ``surface_fraction`` on
+    true surfaces the frames see, the rest anywhere in the frames' frustums up to the refiner's depth range."""
     seq = synthetic_sequence(seed, cfg.frames, cfg.height, cfg.width)
-    vol = fuse_frames(seq.frames, sequence_depths(seq.frames, completer), cfg.voxel_size, cfg.trunc_voxels)
+    depths = sequence_depths(seq.frames, completer)
+    vol = fuse_frames(seq.frames, depths, cfg.voxel_size, cfg.trunc_voxels)
+    ev = PhotoEvidence([f.image for f in seq.frames], [f.K for f in seq.frames],
+                       [f.cam_to_world for f in seq.frames], far=choose_far(depths))
     S = cfg.crop
-    bc = vol.block_coords()
-    out = {"tsdf": [], "weight": [], "gt": []}
-    if len(bc) == 0:
-        return {k: np.zeros((0, S, S, S), np.float16) for k in out}
+    out = {"tsdf": [], "weight": [], "photo": [], "gt": []}
     for _ in range(cfg.crops_per_scene):
-        b = bc[int(rng.integers(len(bc)))]
-        origin = (b * BLOCK + BLOCK // 2 - S // 2 + torch.from_numpy(rng.integers(-4, 5, 3))).long()
-        t, w, _ = vol.read_dense(origin, S)
+        c = _crop_center(seq, ev.far, rng.random() < cfg.surface_fraction, rng)
+        origin = np.round(c / cfg.voxel_size).astype(np.int64) - S // 2 + rng.integers(-4, 5, 3)
+        t, w, _ = vol.read_dense(torch.from_numpy(origin), S)
         out["tsdf"].append(t.numpy().astype(np.float16))
         out["weight"].append(w.numpy().astype(np.float16))
-        out["gt"].append(gt_tsdf(seq.scene, origin.numpy(), S, cfg.voxel_size, vol.trunc).astype(np.float16))
+        out["photo"].append(ev.crop(origin, S, cfg.voxel_size).numpy().astype(np.float16))
+        out["gt"].append(gt_tsdf(seq.scene, origin, S, cfg.voxel_size, vol.trunc).astype(np.float16))
     return {k: np.stack(v) for k, v in out.items()}
 
 
@@ -92,7 +105,8 @@ def cached_crops(seed: int, cfg, completer, cache_dir: Path) -> dict[str, np.nda
     from training.synth import ENGINE_VERSION
 
     key = (f"e{ENGINE_VERSION}_s{seed}_f{cfg.frames}_{cfg.height}x{cfg.width}_v{cfg.voxel_size}_t{cfg.trunc_voxels}"
-           f"_c{cfg.crop}x{cfg.crops_per_scene}_{cfg.depth_model.replace(':', '-').replace('/', '-')}")
+           f"_c{cfg.crop}x{cfg.crops_per_scene}_photo{cfg.surface_fraction}"
+           f"_{cfg.depth_model.replace(':', '-').replace('/', '-')}")
     path = cache_dir / f"{key}.npz"
     if path.is_file():
         with np.load(path) as z:
