@@ -168,15 +168,16 @@ def _candidate_pairs(
         dx = px - p[:, 0, None, None]
         dy = py - p[:, 1, None, None]
         # The quadratic form split into its row, column and cross terms, so only two passes run over [m, S, S].
-        power = (-0.5 * p[:, 2, None, None] * dx * dx + -0.5 * p[:, 4, None, None] * dy * dy) - (
-            p[:, 3, None, None] * dx
-        ) * dy
-        inside = (px >= 0) & (px <= width - 1) & (py >= 0) & (py <= height - 1)
-        ok = (power <= 0) & (p[:, 5, None, None] * torch.exp(power) >= ALPHA_MIN) & inside
+        # A window column or row outside the image gets the term -inf: no separate bounds mask over [m, S, S].
+        row_term = torch.where((px >= 0) & (px <= width - 1), -0.5 * p[:, 2, None, None] * dx * dx, -math.inf)
+        col_term = torch.where((py >= 0) & (py <= height - 1), -0.5 * p[:, 4, None, None] * dy * dy, -math.inf)
+        power = (row_term + col_term) - (p[:, 3, None, None] * dx) * dy
+        ok = (power <= 0) & (p[:, 5, None, None] * torch.exp(power) >= ALPHA_MIN)
         # Flat indices into the [m, S, S] window (row-major, as the 3-D nonzero would list them), then 1-D gathers:
         # advanced indexing with three index tensors is several times slower on the CPU.
         flat = torch.nonzero(ok.view(-1)).squeeze(1)
-        pix = (py * width + px).to(torch.int32).view(-1).index_select(0, flat)  # exact: < 2^24 pixels
+        grid = (py * width).to(torch.int32) + px.to(torch.int32)  # pixel index, [m, S, S] (int32 adds: cheap)
+        pix = grid.view(-1).index_select(0, flat)
         rows_out.append(rows.index_select(0, torch.div(flat, ok.shape[1] * ok.shape[2], rounding_mode="floor")))
         pix_out.append(pix)
     if not rows_out:
