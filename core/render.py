@@ -179,14 +179,41 @@ def _splat_into(
         rmin = -math.inf
         r = r * spread
     live = [(dx, dy, rmin < dmax) for dx, dy, dmin, dmax in plan if dmin <= rmax]  # the test drops the rest
+    keys = zbuf.keys
+    if rmax < 1.0:  # disks under a pixel reach only the neighbours on the side they lean to
+        lean = [(1, 0), (0, 1)] + ([(1, 1)] if any(dx and dy for dx, dy, _ in live) else [])
+        _draw_lean_offsets(keys, park, lean, pw, key, lin0, fu, fv, r)
+        return
     # Every fragment is scattered at ``lin - park`` into a view of the buffer shifted by its offset: no index
     # arithmetic per fragment (``lin >= park`` always, since parked points sit at ``park``).
-    keys = zbuf.keys
     for dx, dy, _ in (o for o in live if not o[2]):  # every candidate surely covers it: no test
         keys[park + dy * pw + dx :].scatter_reduce_(0, lin0, key, reduce="amin")
     tested = [(dx, dy) for dx, dy, t in live if t]
     if tested:
         _draw_tested_offsets(keys, tested, [park + dy * pw + dx for dx, dy in tested], key, lin0, fu, fv, r)
+
+
+def _draw_lean_offsets(
+    keys: torch.Tensor,  # the z-buffer
+    park: int,  # ``lin0`` counts from here
+    lean: list[tuple[int, int]],  # (1, 0), (0, 1) and maybe (1, 1): offsets towards the side each point leans
+    row: int,  # padded row length
+    key: torch.Tensor,  # [m] packed keys
+    lin0: torch.Tensor,  # [m] centre pixel relative to the parking slot
+    fu: torch.Tensor,  # [m] offset of the point from its centre pixel
+    fv: torch.Tensor,
+    r: torch.Tensor,  # [m] radius, all under 1 pixel
+) -> None:
+    """Offsets of disks smaller than a pixel: a point at fu >= 0 is at least 1 from every centre at dx = -1 (and
+    symmetrically), so only the neighbours on the side it leans to can be covered: (sign fu, 0), (0, sign fv)
+    and the diagonal between them, three fragments instead of eight. The coverage test is the one of
+    ``_draw_tested_offsets`` with |fu|, |fv| (-2 dx fu = -2 |fu| exactly), so the picture is the same."""
+    ax, ay = fu.abs(), fv.abs()
+    # Sign 0 (fu = 0) tests the centre itself, which then misses: no effect. Parked points (NaN) stay parked.
+    step_x = torch.sign(fu).nan_to_num_(0.0).long().add_(park)
+    step_y = torch.sign(fv).nan_to_num_(0.0).long().mul_(row)
+    index = [lin0 + step_x, lin0 + park + step_y, (lin0 + step_x).add_(step_y)][: len(lean)]
+    _draw_tested_offsets(keys, lean, [0] * len(lean), key, lin0, ax, ay, r, index=index)
 
 
 @functools.lru_cache(maxsize=64)
@@ -206,6 +233,7 @@ def _draw_tested_offsets(
     fu: torch.Tensor,  # [m] offset of the point from its centre pixel
     fv: torch.Tensor,
     r: torch.Tensor,  # [m] radius
+    index: list[torch.Tensor] | None = None,  # per offset [m] index into ``keys`` instead of ``lin0`` + start
 ) -> None:
     """Coverage test and scatter of every point at every offset, all offsets at once as [L, part] tensors.
 
@@ -233,9 +261,8 @@ def _draw_tested_offsets(
         torch.addcmul(c[None, s:e], a, fu[None, s:e], out=q).addcmul_(b, fv[None, s:e]).add_(k)  # > 0: miss
         src.copy_(q.view(torch.int32).clamp_(0, 1))  # 1 where the float is positive
         src.mul_(EMPTY).bitwise_or_(key[None, s:e])
-        index = lin0[s:e]
-        for view, row in zip(views, src, strict=True):
-            view.scatter_reduce_(0, index, row, reduce="amin")
+        for j, (view, row) in enumerate(zip(views, src, strict=True)):
+            view.scatter_reduce_(0, lin0[s:e] if index is None else index[j][s:e], row, reduce="amin")
 
 
 def _gather_first(n: int, m: int, n_offsets: int) -> bool:
@@ -419,13 +446,14 @@ def _render(
     # Unpack without arithmetic: as two int32 words the low one is the id and the high one the float32 bits of z;
     # an empty pixel (EMPTY = 0x7FFFFFFF_FFFFFFFF) reads as id -1 and z NaN.
     lo, hi = (0, 1) if sys.byteorder == "little" else (1, 0)
-    index = words[..., lo].long()
-    hit = index >= 0
+    ids32 = words[..., lo]
+    index = ids32.long()
+    hit = ids32 >= 0
     depth = torch.nan_to_num(words[..., hi].view(torch.float32), nan=0.0, posinf=math.inf, neginf=-math.inf)
     if n == 0:
         image = colors.new_zeros((height, width, colors.shape[1]))
     elif n <= 2 * height * width:  # gather from the colours behind a zero row: empty pixels (id -1) get zeros
-        image = torch.cat([colors.new_zeros((1, colors.shape[1])), colors]).index_select(0, (index + 1).view(-1))
+        image = torch.cat([colors.new_zeros((1, colors.shape[1])), colors]).index_select(0, (ids32 + 1).view(-1))
     else:  # a large cloud: gather, then zero the empty pixels (cheaper than copying the colours)
         image = colors.index_select(0, index.clamp_min(0).view(-1)).mul_(hit.view(-1, 1).to(colors.dtype))
     return PointRender(image=image.view(height, width, -1), depth=depth, mask=hit, index=index)
