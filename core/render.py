@@ -373,7 +373,11 @@ SORT_ABOVE_REACH = 2
 candidate at every offset is cheaper than the sort and its five gathers (300k lifted points: ~1.3x faster)."""
 
 OFFSET_PART = 1 << 15
-"""Points per batched offset pass on the CPU: the [offsets, part] temporaries stay in the L2 cache."""
+"""Points per batched offset pass on the CPU: fewer calls (each costs microseconds) against cache-sized parts."""
+
+ZERO_ROW_BELOW = 2
+"""Clouds of up to this many points per pixel gather their colours from a copy behind a zero row (empty pixels,
+id -1, read zeros); larger ones gather and then zero the empty pixels, which is cheaper than copying them."""
 
 CPU_CHUNK = 1 << 17
 """Points per pass on the CPU. Each pass makes ~20 temporaries of one word per point; at this size (0.5 MiB each)
@@ -452,7 +456,7 @@ def _render(
     depth = torch.nan_to_num(words[..., hi].view(torch.float32), nan=0.0, posinf=math.inf, neginf=-math.inf)
     if n == 0:
         image = colors.new_zeros((height, width, colors.shape[1]))
-    elif n <= 2 * height * width:  # gather from the colours behind a zero row: empty pixels (id -1) get zeros
+    elif n <= ZERO_ROW_BELOW * height * width:  # gather from the colours behind a zero row: id -1 gets zeros
         image = torch.cat([colors.new_zeros((1, colors.shape[1])), colors]).index_select(0, (ids32 + 1).view(-1))
     else:  # a large cloud: gather, then zero the empty pixels (cheaper than copying the colours)
         image = colors.index_select(0, index.clamp_min(0).view(-1)).mul_(hit.view(-1, 1).to(colors.dtype))
