@@ -130,19 +130,21 @@ def project_gaussians(
         keep = torch.nonzero(on_screen).squeeze(1)
         order = keep[torch.argsort(z[keep], stable=True)]
 
-    means2d = means2d[order]
+    # 1-D index_select gathers: advanced indexing (and its backward) is several times slower on the CPU.
+    means2d = means2d.index_select(0, order)
     if means2d.requires_grad:
         means2d.retain_grad()
-    dirs = g.means[ids[order]] - (-R.T @ t)
-    colors = eval_sh_colors_of(g.sh, ids[order], dirs)
+    rows = ids.index_select(0, order)
+    dirs = g.means.index_select(0, rows) - (-R.T @ t)
+    colors = eval_sh_colors_of(g.sh, rows, dirs)
     return {
-        "ids": ids[order],
+        "ids": rows,
         "means2d": means2d,
-        "conics": conics[order],
-        "z": z[order],
-        "opacities": opac[order],
+        "conics": conics.index_select(0, order),
+        "z": z.index_select(0, order),
+        "opacities": opac.index_select(0, order),
         "colors": colors,
-        "radii": torch.stack([rx[order], ry[order]], dim=-1),
+        "radii": torch.stack([rx, ry], dim=-1).index_select(0, order),
     }
 
 
@@ -196,13 +198,13 @@ def _pixel_major(
     rows: torch.Tensor, pix: torch.Tensor, n_rows: int, n_pix: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pairs reordered by pixel, front to back (row = depth rank) inside each pixel, whatever their order: one sort
-    of the unique key ``pixel * n_rows + row``, in int32 when it fits (a radix sort, ~2x faster than int64), the
-    pairs then gathered in that order (decoding the key by integer division is slower than the gathers)."""
-    key = pix.long() * n_rows + rows
-    if n_pix * n_rows < 2**31:
-        key = key.int()
-    order = torch.sort(key, stable=True).indices
-    return rows.index_select(0, order), pix.index_select(0, order)
+    of the unique key ``pixel << bits | row``, in int32 when it fits (a radix sort, ~2x faster than int64), decoded
+    by a shift and a mask (integer division, or gathering the pairs by the sort's permutation, is slower)."""
+    bits = max(int(n_rows - 1).bit_length(), 1)
+    dtype = torch.int32 if (n_pix << bits) < 2**31 else torch.int64
+    key = torch.bitwise_left_shift(pix.to(dtype), bits).bitwise_or_(rows.to(dtype))
+    key = torch.sort(key, stable=True).values
+    return key.bitwise_and(2**bits - 1).long(), key.bitwise_right_shift_(bits)
 
 
 class _CompositePairs(torch.autograd.Function):
