@@ -9,8 +9,11 @@ resolves the z-buffer in a single pass. Positive float32 values order like their
 key is the nearest point, ties go to the lowest point id, and the result is exact and deterministic on every
 device (no atomics on floats, no sorting). Disks wider than one pixel are drawn by offset copies, only for the
 points whose disk reaches a neighbouring pixel centre, and per offset only those whose radius reaches it, so a
-cloud of mostly small points costs little more than one fragment per point. The offset loop never waits for the
-device: what it needs is read back in one transfer before it (see ``_splat_into``).
+cloud of mostly small points costs little more than one fragment per point. On the CPU the hot loops avoid bool
+masks (``where``, ``masked_fill`` and comparisons cost several times an arithmetic op there): off-screen points
+are clamped into the padding, and a fragment that misses its pixel carries the key EMPTY, which leaves the
+minimum alone. The offset passes never wait for the device: every count they need is read back before them
+(see ``_splat_into``).
 
 ``render_points_reference`` is a slow, obviously-correct version (per-pixel brute force) that tests compare with.
 """
@@ -127,12 +130,14 @@ def _splat_into(
 
     A pixel (x, y) is covered when its centre lies within ``radius`` of (u, v); the nearest pixel is always
     covered so that a point never falls between pixel centres. Why it is fast: nothing is compacted on the way
-    to the centre pass (points that cannot touch the image are parked in the padding), so the common case is a
-    few elementwise passes and one ``scatter_reduce``. Only points whose disk can reach a neighbouring pixel
+    to the centre pass (points that cannot touch the image are clamped into the padding), so the common case is
+    a few elementwise passes and one ``scatter_reduce``. Only points whose disk can reach a neighbouring pixel
     centre (radius at least the distance to the nearest neighbour) take part in the offset passes, either
-    gathered first (when they are few) or masked in place; disks reaching at most ``SORT_ABOVE_REACH`` pixels
-    test all their offsets in one batched pass, wider ones are sorted by radius so each offset draws a prefix.
-    Every count is read back before the offset passes: they never wait for the device.
+    gathered first (when the gathers cost less than the fragments they save) or given radius 0 in place. Disks
+    under a pixel test only the three neighbours they lean towards; others reaching at most
+    ``SORT_ABOVE_REACH`` pixels test all their offsets in one batched pass; wider ones are sorted by radius so
+    each offset draws a prefix. Every count is read back before the offset passes: they never wait for the
+    device.
     """
     height, width, pad = zbuf.height, zbuf.width, zbuf.pad
     pw = zbuf.row

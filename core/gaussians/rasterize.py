@@ -6,12 +6,15 @@ obviously-correct twin to be compared with (``tests/gaussians/test_gsplat_agreem
 
 Why this design: every Gaussian touches the pixels of its screen-space bounding box. All (Gaussian, pixel)
 pairs are generated at once, pairs too faint to matter (alpha < 1/255, as in 3DGS) are dropped without
-autograd, and the survivors are stably sorted by pixel; because Gaussians were depth-sorted before the pairs
-were generated, each pixel's run of pairs is already front-to-back. Transmittance is then a segmented exclusive
+autograd, and the survivors are sorted by the key (pixel, depth rank) in one int32 radix sort; Gaussians were
+depth-sorted first, so each pixel's run of pairs is front-to-back. Transmittance is then a segmented exclusive
 cumulative sum of ``log(1 - alpha)`` (in float64, since the running sum spans every pixel), and colours are
-accumulated with one ``index_add``. Projection is plain autograd; compositing has a hand-written backward
-(``_CompositePairs``) because autograd's pair-sized intermediates made it ~2x slower; both are checked against
-finite differences in ``tests/gaussians/test_rasterize.py``.
+segment sums over each pixel's run. Projection is plain autograd except the SH colours; compositing and the SH
+colours have hand-written backwards (``_CompositePairs``, ``core.gaussians.sh``) because autograd's pair-sized
+intermediates and batched outer products were several times slower; everything is checked against finite
+differences in ``tests/gaussians/test_rasterize.py``. On the CPU the pair-sized work is channel-major (one 1-D
+vector per parameter: 1-D gathers and index_adds are ~2x faster than row-wise ones) and the 3x3 covariance
+algebra runs on [M] vectors, not [M, 3, 3] tensors (``python -m benchmark.gaussian_speed``, docs/SPEED.md).
 
 Conventions: pixel centres at integer coordinates (the project's convention; gsplat puts them at +0.5, see
 ``core.gaussians.gsplat_backend``), OpenCV camera axes, ``world_to_cam`` = inverse of ``Camera.cam_to_world``.
