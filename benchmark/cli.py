@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=DATASETS, help="dataset (required by the completion and camera tasks)")
     parser.add_argument("--sequences", type=int, default=8, help="mesh task: held-out sequences (default 8)")
     parser.add_argument("--frames", type=int, default=20, help="mesh task: frames per sequence (default 20)")
+    parser.add_argument("--first-sequence", type=int, default=0,
+                        help="mesh task: index of the first held-out sequence (default 0; e.g. 3 scores 3, 4, ...)")
     parser.add_argument("--refiner", default=None, help="mesh task: refiner checkpoint (default: the shipped one)")
     parser.add_argument("--depth-model", default="gld8tr", help="mesh task: depth completer of the predicted rows")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
@@ -99,7 +101,12 @@ def _main_mesh(args: argparse.Namespace) -> int:
         raise InputError("--sequences must be >= 1 and --frames >= 2")
     if args.workers < 1:
         raise InputError("--workers must be >= 1")
+    if args.first_sequence < 0:
+        raise InputError("--first-sequence must be >= 0")
+    from training.recon.data import BENCH_SEED_START
+
     cfg = MeshBenchConfig(sequences=args.sequences, frames=args.frames, refiner=args.refiner,
+                          seed_start=BENCH_SEED_START + args.first_sequence,
                           depth_model=args.depth_model, workers=args.workers,
                           threads=args.threads or torch.get_num_threads())
     out: Path = args.out or Path("outputs") / "benchmark" / "mesh"
