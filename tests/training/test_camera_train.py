@@ -43,9 +43,10 @@ def test_recipe_dispatch(tmp_path: Path) -> None:
     assert shipped.task == "camera" and shipped.data.fov_range_deg == (35.0, 100.0)
 
 
-def test_module_overfits_a_few_frames() -> None:
-    """A small net must drive the L1 of shift and log focal scale on 4 fixed distorted frames far below the
-    error of predicting the mean (what an untrained or broken net does)."""
+@pytest.mark.parametrize("pair_bins", [0, 24])
+def test_module_overfits_a_few_frames(pair_bins: int) -> None:
+    """A small net (with or without the focal votes) must drive the L1 of shift and log focal scale on 4 fixed
+    distorted frames far below the error of predicting the mean (what an untrained or broken net does)."""
     torch.manual_seed(0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny ops: more threads only wait on each other (and on a busy CI machine, badly)
@@ -54,7 +55,8 @@ def test_module_overfits_a_few_frames() -> None:
     cloud, _ = distorted_batch(cache, np.arange(4), gen, DistortionSection(depth_noise=0.0, p_no_shift=0.0), 256)
     pts = cloud.points()
     net = PointCloudCameraNet(CameraNetConfig(num_points=256, centroids=(32, 8), neighbours=8,
-                                              widths=((32, 32), (32, 32)), global_width=64))
+                                              widths=((32, 32), (32, 32)), global_width=64,
+                                              normals=pair_bins > 0, pair_bins=pair_bins))
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     baseline = float((cloud.shift - cloud.shift.mean()).abs().mean()
                      + (cloud.log_focal_scale - cloud.log_focal_scale.mean()).abs().mean())
