@@ -30,6 +30,7 @@ class WrittenOutputs:
     sidecar: dict[str, Any]
     gaussians: dict[str, Any] | None = None
     mesh: dict[str, Any] | None = None  # faces, vertices, voxel_size, seconds
+    video: dict[str, Any] | None = None  # frames, width, height, fps, source ("gaussians" | "points"), seconds
     files: list[Path] = field(default_factory=list)
 
 
@@ -52,6 +53,8 @@ def write_outputs(
     preview_path: str | Path | None = None,
     gaussians_path: str | Path | None = None,
     mesh_path: str | Path | None = None,
+    video_path: str | Path | None = None,
+    video_frames: int | None = None,
     gs_iters: int | None = None,
     gs_max_side: int | None = -1,
     gs_axes: str = "opencv",
@@ -68,7 +71,9 @@ def write_outputs(
     the views into ``views_dir``, the preview strip to ``preview_path`` and, with ``gaussians_path``, Gaussians
     of the views (``.ply`` 3DGS, ``.splat`` or ``.spz``, plus their ``.json`` metrics) made by ``gs_method``
     (``core.gaussians.stage``: feed-forward, fit, or auto), and with ``mesh_path`` the triangle mesh of
-    the views' fused depths (``.glb`` or ``.ply``; seconds, not minutes: ``scene.timings["mesh"]``).
+    the views' fused depths (``.glb`` or ``.ply``; seconds, not minutes: ``scene.timings["mesh"]``). With
+    ``video_path``, an orbit fly-through MP4 of the Gaussians when they were made, else of the point cloud
+    (``core.video.write_scene_video``; ``scene.timings["video"]``).
 
     The fit is the slow part: ``should_cancel`` is checked before it and at each of its progress reports
     (raising :class:`core.errors.Cancelled`); its time goes into ``scene.timings["gaussians"]``.
@@ -92,9 +97,37 @@ def write_outputs(
         written.mesh = {"faces": int(len(result.mesh.faces)), "vertices": int(len(result.mesh.vertices)),
                         "voxel_size": result.voxel_size, "seconds": scene.timings["mesh"]}
         written.files.append(Path(mesh_path))
-    if gaussians_path is None:
-        return written
+    if gaussians_path is not None:
+        _write_gaussians(scene, gaussians_path, written, gs_iters=gs_iters, gs_max_side=gs_max_side, gs_axes=gs_axes,
+                         gs_method=gs_method, gs_init=gs_init, gs_checkpoint=gs_checkpoint, device=device, seed=seed,
+                         progress=progress, on_progress=on_progress, should_cancel=should_cancel)
+    if video_path is not None:
+        from core.video import DEFAULT_FRAMES, write_scene_video
 
+        if should_cancel is not None and should_cancel():
+            raise Cancelled("canceled before the video")
+        def frame_done(done: int, total: int) -> None:
+            if should_cancel is not None and should_cancel():
+                raise Cancelled("canceled during the video")
+            if on_progress is not None:
+                on_progress("video", done, total)
+
+        t0 = time.perf_counter()
+        source = Path(gaussians_path) if gaussians_path is not None else ply_path
+        written.video = write_scene_video(
+            source, video_path, scene.cameras[0].intrinsics, frames=video_frames or DEFAULT_FRAMES,
+            axes=gs_axes, device=device, progress=progress, on_frame=frame_done)
+        scene.timings["video"] = time.perf_counter() - t0
+        written.files.append(Path(video_path))
+    return written
+
+
+def _write_gaussians(
+    scene: Any, gaussians_path: str | Path, written: WrittenOutputs, *, gs_iters: int | None,
+    gs_max_side: int | None, gs_axes: str, gs_method: str, gs_init: str, gs_checkpoint: str | None, device: str,
+    seed: int, progress: bool, on_progress: Callable[[str, int, int], None] | None,
+    should_cancel: Callable[[], bool] | None,
+) -> None:
     from core.gaussians.stage import gaussian_stage
 
     if should_cancel is not None and should_cancel():
@@ -114,4 +147,3 @@ def write_outputs(
     )
     scene.timings["gaussians"] = time.perf_counter() - t0
     written.files += [Path(gaussians_path), Path(gaussians_path).with_suffix(".json")]
-    return written

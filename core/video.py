@@ -46,8 +46,8 @@ class VideoScene:
         return float(z.median()) if len(z) else 1.0
 
 
-def load_scene(path: str | Path, fov_deg: float, width: int) -> VideoScene:
-    """A Gaussian file (.ply in the 3DGS layout, .splat, .spz) or a point-cloud PLY."""
+def load_scene(path: str | Path, fov_deg: float, width: int, *, axes: str = "opencv") -> VideoScene:
+    """A Gaussian file (.ply in the 3DGS layout, .splat, .spz; ``axes`` as it was written) or a point-cloud PLY."""
     from core.gaussians import FORMATS, is_gaussian_ply, load_gaussians
 
     p = Path(path)
@@ -57,7 +57,7 @@ def load_scene(path: str | Path, fov_deg: float, width: int) -> VideoScene:
     if suffix not in FORMATS:
         raise InputError(f"scene must be a .ply, .splat or .spz file, got {p.name!r}")
     if suffix != ".ply" or is_gaussian_ply(p):
-        return VideoScene("gaussians", gaussians=load_gaussians(p))
+        return VideoScene("gaussians", gaussians=load_gaussians(p, axes=axes))  # type: ignore[arg-type]
     from core.io.ply import read_ply
 
     points, colors, _ = read_ply(p)
@@ -142,8 +142,12 @@ def frame_renderer(scene: VideoScene, device: str) -> Callable[[Camera], np.ndar
 def render_video(
     scene: VideoScene, poses: Sequence[torch.Tensor], intrinsics: Intrinsics, output: str | Path, *,
     fps: int = DEFAULT_FPS, device: str = "auto", progress: bool = False,
+    on_frame: Callable[[int, int], None] | None = None,
 ) -> dict[str, object]:
-    """Render every pose and encode an H.264 MP4 at ``output`` (written atomically); returns a summary."""
+    """Render every pose and encode an H.264 MP4 at ``output`` (written atomically); returns a summary.
+
+    ``on_frame(done, total)`` is called after each frame (progress reports; it may raise to stop, and then no
+    file is left behind)."""
     import time
 
     from tqdm import tqdm
@@ -164,10 +168,12 @@ def render_video(
     with atomic_path(out) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=fps)
         stream.width, stream.height, stream.pix_fmt = intrinsics.width, intrinsics.height, "yuv420p"
-        for pose in tqdm(poses, desc="video", unit="frame", disable=not progress):
+        for i, pose in enumerate(tqdm(poses, desc="video", unit="frame", disable=not progress)):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(draw(Camera(intrinsics, pose))), format="rgb24")
             for packet in stream.encode(frame):
                 container.mux(packet)
+            if on_frame is not None:
+                on_frame(i + 1, len(poses))
         for packet in stream.encode():
             container.mux(packet)
     seconds = time.perf_counter() - t0
@@ -175,3 +181,30 @@ def render_video(
              intrinsics.height, fps, scene.kind, seconds)
     return {"path": out.name, "frames": len(poses), "width": intrinsics.width, "height": intrinsics.height,
             "fps": fps, "source": scene.kind, "seconds": round(seconds, 2)}
+
+
+VIDEO_MAX_SIDE = 512
+"""Scene videos (``gld8tr run --video``, the service's ``video.mp4``) are at most this many pixels on a side."""
+
+
+def video_intrinsics(input_camera: Intrinsics, max_side: int = VIDEO_MAX_SIDE) -> Intrinsics:
+    """The input camera's field of view at a video size: at most ``max_side`` pixels on a side, both sides even
+    (H.264 in yuv420p needs them even)."""
+    scale = min(1.0, max_side / max(input_camera.width, input_camera.height))
+    width = max(2, 2 * round(input_camera.width * scale / 2))
+    height = max(2, 2 * round(input_camera.height * scale / 2))
+    return Intrinsics.from_focal(width, height, input_camera.fx * width / input_camera.width)
+
+
+def write_scene_video(
+    source: str | Path, output: str | Path, input_camera: Intrinsics, *, frames: int = DEFAULT_FRAMES,
+    fps: int = DEFAULT_FPS, axes: str = "opencv", device: str = "auto", progress: bool = False,
+    on_frame: Callable[[int, int], None] | None = None,
+) -> dict[str, object]:
+    """An orbit fly-through of a written scene file (Gaussians, or the point cloud) seen through the input
+    camera's lens: what ``gld8tr run --video`` and the service's ``video.mp4`` output make."""
+    intr = video_intrinsics(input_camera)
+    fov_deg = math.degrees(2 * math.atan(intr.width / (2 * intr.fx)))
+    scene = load_scene(source, fov_deg, intr.width, axes=axes)
+    poses = orbit_path(frames, scene.median_depth())
+    return render_video(scene, poses, intr, output, fps=fps, device=device, progress=progress, on_frame=on_frame)

@@ -17,7 +17,9 @@ from core.modes import Mode
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
 ACTIVE_STATUSES: frozenset[str] = frozenset({"queued", "running"})
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
-OutputName = Literal["scene.ply", "scene.json", "preview.png", "gaussians.ply", "gaussians.json", "mesh.glb"]
+OutputName = Literal[
+    "scene.ply", "scene.json", "preview.png", "gaussians.ply", "gaussians.json", "mesh.glb", "video.mp4"
+]
 
 MEDIA_TYPES: dict[str, str] = {
     "scene.ply": "application/octet-stream",
@@ -26,11 +28,15 @@ MEDIA_TYPES: dict[str, str] = {
     "gaussians.ply": "application/octet-stream",
     "gaussians.json": "application/json",
     "mesh.glb": "model/gltf-binary",
+    "video.mp4": "video/mp4",
 }
 # Outputs of the Gaussian stage (``core.gaussians.stage``): asking for either runs the fit after the point cloud.
 GAUSSIAN_OUTPUTS: frozenset[str] = frozenset({"gaussians.ply", "gaussians.json"})
 # The triangle mesh of the views' fused depths (``core.mesh.reconstruct.scene_mesh``), GLB in glTF axes.
 MESH_OUTPUT = "mesh.glb"
+# An orbit fly-through (``core.video.write_scene_video``) of the Gaussians when they are asked for too, else of the
+# point cloud.
+VIDEO_OUTPUT = "video.mp4"
 DEFAULT_OUTPUTS: tuple[OutputName, ...] = ("scene.ply", "scene.json", "preview.png")
 
 

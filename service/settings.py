@@ -108,6 +108,10 @@ class Settings(BaseSettings):
         "auto", description="gaussians.ply: one splatter-network pass per view (feedforward), an optimisation "
         "(fit), or auto (feedforward on CPU workers, fit on CUDA workers)"
     )
+    video_frames: int = Field(
+        72, ge=1, le=600, description="frames of the video.mp4 orbit (24 fps); each frame of Gaussians costs about "
+        "a CPU-second at 512 px on a CPU worker, milliseconds with gsplat on CUDA"
+    )
 
     @field_validator("api_keys", "webhook_allowed_hosts", mode="before")
     @classmethod

@@ -27,7 +27,15 @@ from core.errors import Cancelled, InputError, ModelNotAvailableError
 from service import jobs
 from service.infra import is_unavailable
 from service.jobstore import JobStore
-from service.schemas import GAUSSIAN_OUTPUTS, MEDIA_TYPES, MESH_OUTPUT, JobError, JobRecord, OutputRecord
+from service.schemas import (
+    GAUSSIAN_OUTPUTS,
+    MEDIA_TYPES,
+    MESH_OUTPUT,
+    VIDEO_OUTPUT,
+    JobError,
+    JobRecord,
+    OutputRecord,
+)
 from service.settings import Settings
 from service.storage import Storage, output_key
 
@@ -192,6 +200,8 @@ def _run(ctx: WorkerContext, rec: JobRecord, holder: str, lease: LeaseKeeper) ->
             scene, out_dir / "scene.ply", preview_path=out_dir / "preview.png",
             gaussians_path=out_dir / "gaussians.ply" if GAUSSIAN_OUTPUTS.intersection(opts.outputs) else None,
             mesh_path=out_dir / MESH_OUTPUT if MESH_OUTPUT in opts.outputs else None,
+            video_path=out_dir / VIDEO_OUTPUT if VIDEO_OUTPUT in opts.outputs else None,
+            video_frames=settings.video_frames,
             gs_iters=settings.gs_iters, gs_max_side=settings.gs_max_side,
             gs_method=opts.gs_method or settings.gs_method,
             device=ctx.models.device, seed=opts.seed, on_progress=on_progress, should_cancel=should_cancel,

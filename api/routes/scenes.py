@@ -130,7 +130,8 @@ async def create_scene(
     seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
     outputs: Annotated[list[str] | None, Form(
         description="comma-separated subset of scene.ply, scene.json, preview.png, gaussians.ply, gaussians.json, "
-        "mesh.glb (gaussians.* add a Gaussian fit, mesh.glb the fused triangle mesh; default: the first three)"
+        "mesh.glb, video.mp4 (gaussians.* add the Gaussian stage, mesh.glb the fused triangle mesh, video.mp4 an "
+        "orbit fly-through of the splats, or of the points without gaussians.*; default: the first three)"
     )] = None,
     webhook: Annotated[str | None, Form()] = None,
     gs_method: Annotated[str | None, Form(description="feedforward, fit or auto (default: the worker setting)")] = None,

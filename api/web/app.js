@@ -11,7 +11,8 @@ const KEY_STORAGE = 'gld8tr.apiKey';
 const ACTIVE = new Set(['queued', 'running']);
 const POLL_MS = 700;
 const LIST_POLL_MS = 3000;
-const STAGE_NAMES = { view: 'view', gaussians: 'Gaussian fit, iteration', saving: 'saving the outputs',
+const STAGE_NAMES = { view: 'view', gaussians: 'Gaussian fit, iteration', video: 'video frame',
+  saving: 'saving the outputs',
   starting: 'loading the inputs', retrying: 'retrying after a transient error',
   requeued: 'queued again: its worker stopped answering' };
 

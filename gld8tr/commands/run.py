@@ -54,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     parser.add_argument("--mesh", default=None, metavar="OUT.glb",
                         help="also fuse the views' depths into a coloured triangle mesh (.glb or .ply)")
+    parser.add_argument("--video", default=None, metavar="OUT.mp4",
+                        help="also render an orbit fly-through MP4 of the Gaussians (with --gaussians) or the points")
+    parser.add_argument("--video-frames", dest="video_frames", type=int, default=72,
+                        help="frames of the --video orbit (default 72: 3 s at 24 fps)")
     parser.add_argument("--gaussians", default=None, metavar="OUT.ply",
                         help="also make 3D Gaussians of the views and write them (.ply 3DGS layout, .splat or .spz)")
     parser.add_argument("--gs-method", dest="gs_method", choices=["auto", "feedforward", "fit"], default=None,
@@ -89,6 +93,11 @@ def main(args: argparse.Namespace) -> int:
         from core.mesh.io import check_mesh_path
 
         check_mesh_path(args.mesh)
+    if args.video:
+        if Path(args.video).suffix.lower() != ".mp4":
+            raise InputError(f"--video must name a .mp4 file, got {args.video}")
+        if args.video_frames < 1:
+            raise InputError(f"--video-frames must be at least 1, got {args.video_frames}")
     if args.max_side < 0:
         raise InputError(f"--max-side must be >= 0, got {args.max_side}")
     from core.pipeline import parse_fov
@@ -133,7 +142,8 @@ def main(args: argparse.Namespace) -> int:
             bar.close()
     try:
         written = write_outputs(scene, output, views_dir=args.save_views, gaussians_path=args.gaussians,
-                                mesh_path=args.mesh, gs_iters=args.gs_iters, gs_axes=args.gs_axes,
+                                mesh_path=args.mesh, video_path=args.video, video_frames=args.video_frames,
+                                gs_iters=args.gs_iters, gs_axes=args.gs_axes,
                                 gs_method=args.gs_method or "auto",
                                 gs_init=args.gs_init, gs_checkpoint=args.gs_checkpoint, device=args.device,
                                 seed=args.seed, progress=args.progress)
@@ -149,6 +159,10 @@ def main(args: argparse.Namespace) -> int:
             f"{gs['num_gaussians']:,} Gaussians, PSNR input {gs['psnr_input_db']:.2f} dB, views "
             f"{', '.join(f'{p:.2f}' for p in gs['psnr_views_db'])} dB -> {args.gaussians}\n"
         )
+    if written.video is not None:
+        v = written.video
+        sys.stdout.write(f"{v['frames']} video frames {v['width']}x{v['height']} ({v['source']}, {v['seconds']:.1f} s)"
+                         f" -> {args.video}\n")
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in scene.timings.items() if k != "total")
     log.info("timings: %s", stages)
     if scene.peak_memory_mb:

@@ -60,3 +60,41 @@ def test_bad_requests_are_clear(tmp_path, capsys):
     assert cli_main(["render-video", str(tmp_path / "g.ply"), "--width", "33", "--out", str(tmp_path / "a.mp4")]) == 2
     assert "even frame sizes" in capsys.readouterr().err
     assert not (tmp_path / "a.mp4").exists()
+
+
+def test_run_video_is_an_orbit_of_the_scene_through_the_input_lens(tmp_path, capsys):
+    """``gld8tr run --video``: without Gaussians the points are filmed; the orbit starts at the input camera, so
+    the first frame shows the photo itself (what the points were lifted from), at the photo's size made even."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    photo = Path(__file__).resolve().parents[2] / "examples" / "chelsea.jpg"
+    rc = cli_main(["run", "--no-progress", "--image", str(photo), "--mode", "single", "--max-side", "96",
+                   "-o", str(tmp_path / "scene.ply"), "--video", str(tmp_path / "s.mp4"),
+                   "--video-frames", "5", "--device", "cpu", "--threads", "1"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert "5 video frames" in out.out and "(points" in out.out
+    frames = _decode(tmp_path / "s.mp4")
+    side = json.loads((tmp_path / "scene.json").read_text())
+    width, height = side["image_size"]
+    assert len(frames) == 5
+    h, w = frames[0].shape[:2]
+    assert w % 2 == 0 and h % 2 == 0 and abs(w - width) <= 1 and abs(h - height) <= 1
+    ref = np.asarray(Image.open(photo).convert("RGB").resize((w, h), Image.BILINEAR), dtype=np.float32)
+    first = frames[0].astype(np.float32)
+    assert np.abs(first - ref).mean() < 20  # the input view, up to splat edges and H.264
+    assert np.abs(frames[2].astype(np.float32) - first).mean() > 1  # and then the camera moves
+
+
+def test_run_rejects_a_bad_video_request_before_working(tmp_path, capsys):
+    from pathlib import Path
+
+    photo = Path(__file__).resolve().parents[2] / "examples" / "chelsea.jpg"
+    assert cli_main(["run", "--image", str(photo), "-o", str(tmp_path / "s.ply"), "--video",
+                     str(tmp_path / "v.avi")]) == 2
+    assert "--video" in capsys.readouterr().err
+    assert cli_main(["run", "--image", str(photo), "-o", str(tmp_path / "s.ply"), "--video",
+                     str(tmp_path / "v.mp4"), "--video-frames", "0"]) == 2
+    assert not any(tmp_path.iterdir())

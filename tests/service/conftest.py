@@ -165,6 +165,7 @@ def service_env(redis_url: str, key_prefix: str, s3_endpoint: str) -> dict[str, 
         "GLD8TR_GS_ITERS": "20",  # Gaussian fits only need to run, not to converge, in the tests
         "GLD8TR_GS_METHOD": "fit",  # these tests exercise the fit (feed-forward: test_service_gaussians.py)
         "GLD8TR_GS_MAX_SIDE": "48",
+        "GLD8TR_VIDEO_FRAMES": "8",  # video.mp4: a short orbit keeps the job well inside the soft time limit
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
     })

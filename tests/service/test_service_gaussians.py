@@ -98,6 +98,30 @@ def test_gaussians_output_and_view_page_s3(api: ApiServer, worker: Worker) -> No
         assert anon.get(f"/scenes/{job['id']}/view").status_code == 401
 
 
+@pytest.mark.service
+def test_video_output_s3(api: ApiServer, worker: Worker) -> None:
+    """``video.mp4`` beside feed-forward Gaussians: an orbit of the splats, stored as video/mp4, decodable by PyAV,
+    at the photo's size (even), with the number of frames the worker is set to and a camera that moves."""
+    av = pytest.importorskip("av")
+    with api.client("a") as c:
+        resp = submit(c, mode="single", seed=3, outputs="gaussians.ply,video.mp4", gs_method="feedforward")
+        assert resp.status_code == 202, resp.text
+        job = wait_status(c, resp.json()["id"], {"succeeded", "failed"}, timeout=180)
+        assert job["status"] == "succeeded", (job, worker.log()[-3000:])
+        outputs = {o["name"]: o for o in job["outputs"]}
+        assert set(outputs) == {"gaussians.ply", "video.mp4"}
+        assert outputs["video.mp4"]["media_type"] == "video/mp4" and job["timings"]["video"] > 0
+        redirect = c.get(f"/scenes/{job['id']}/files/video.mp4")
+        assert redirect.status_code == 307
+        got = httpx.get(redirect.headers["Location"], timeout=30)
+        assert got.headers["content-type"] == "video/mp4" and len(got.content) == outputs["video.mp4"]["size"]
+    with av.open(io.BytesIO(got.content)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 8 and frames[0].shape == (64, 96, 3)
+    assert frames[0].mean() > 10  # the splats are in view
+    assert np.abs(frames[0].astype(int) - frames[2].astype(int)).mean() > 1  # the camera moves
+
+
 @pytest.fixture
 def local_app(tmp_path: Path) -> Iterator[tuple[TestClient, JobRecord, bytes]]:
     """The real app over local storage and the in-memory store, with one finished job holding a real scene.ply.

@@ -137,6 +137,9 @@ def check_viewer_draws(driver, kind: str) -> None:
         assert driver.execute_script("return document.body.dataset.kind") == kind
     finally:
         driver.switch_to.default_content()
+    # Look at it as a user would: scrolled into view (Chromium throttles drawing in iframes out of the viewport).
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", frame)
+    time.sleep(0.5)
     drawn, spread = drawn_fraction(frame.screenshot_as_png)
     assert drawn > 0.8 and spread > 10, (drawn, spread)
 

@@ -58,6 +58,9 @@ def test_module_overfits_a_few_frames(pair_bins: int) -> None:
                                               widths=((32, 32), (32, 32)), global_width=64,
                                               normals=pair_bins > 0, pair_bins=pair_bins))
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    # Cosine decay: at a constant rate the L1 keeps bouncing between 0.1x and 0.45x of the baseline from step to
+    # step, so whether the last step passed depended on the CPU's rounding; decayed it settles near 0.004x.
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 150)
     baseline = float((cloud.shift - cloud.shift.mean()).abs().mean()
                      + (cloud.log_focal_scale - cloud.log_focal_scale.mean()).abs().mean())
     for _ in range(150):
@@ -66,9 +69,13 @@ def test_module_overfits_a_few_frames(pair_bins: int) -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sched.step()
+    with torch.no_grad():
+        s, la = net(pts, cloud.uv)
+        loss = (s - cloud.shift).abs().mean() + (la - cloud.log_focal_scale).abs().mean()
     torch.set_num_threads(threads)
     assert baseline > 0.1
-    assert loss.item() < 0.15 * baseline
+    assert loss.item() < 0.05 * baseline
 
 
 @pytest.mark.slow
