@@ -271,7 +271,7 @@ class PointCloudCameraNet(nn.Module):
         if not ((d / CONFIG_NAME).is_file() and (d / WEIGHTS_NAME).is_file()):
             raise ModelNotAvailableError(
                 f"no camera-module checkpoint in {str(path)!r}: expected {CONFIG_NAME} and {WEIGHTS_NAME} "
-                "(train one with `gld8tr train --config configs/camera.yaml --out DIR`)"
+                "(train one with `gld8tr train --config configs/camera-votes.yaml --out DIR`)"
             )
         model = cls(CameraNetConfig.from_dict(json.loads((d / CONFIG_NAME).read_text())))
         model.load_state_dict(load_file(str(d / WEIGHTS_NAME)), strict=True)
