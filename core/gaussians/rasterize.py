@@ -6,12 +6,15 @@ obviously-correct twin to be compared with (``tests/gaussians/test_gsplat_agreem
 
 Why this design: every Gaussian touches the pixels of its screen-space bounding box. All (Gaussian, pixel)
 pairs are generated at once, pairs too faint to matter (alpha < 1/255, as in 3DGS) are dropped without
-autograd, and the survivors are stably sorted by pixel; because Gaussians were depth-sorted before the pairs
-were generated, each pixel's run of pairs is already front-to-back. Transmittance is then a segmented exclusive
+autograd, and the survivors are sorted by the key (pixel, depth rank) in one int32 radix sort; Gaussians were
+depth-sorted first, so each pixel's run of pairs is front-to-back. Transmittance is then a segmented exclusive
 cumulative sum of ``log(1 - alpha)`` (in float64, since the running sum spans every pixel), and colours are
-accumulated with one ``index_add``. Projection is plain autograd; compositing has a hand-written backward
-(``_CompositePairs``) because autograd's pair-sized intermediates made it ~2x slower; both are checked against
-finite differences in ``tests/gaussians/test_rasterize.py``.
+segment sums over each pixel's run. Projection is plain autograd except the SH colours; compositing and the SH
+colours have hand-written backwards (``_CompositePairs``, ``core.gaussians.sh``) because autograd's pair-sized
+intermediates and batched outer products were several times slower; everything is checked against finite
+differences in ``tests/gaussians/test_rasterize.py``. On the CPU the pair-sized work is channel-major (one 1-D
+vector per parameter: 1-D gathers and index_adds are ~2x faster than row-wise ones) and the 3x3 covariance
+algebra runs on [M] vectors, not [M, 3, 3] tensors (``python -m benchmark.gaussian_speed``, docs/SPEED.md).
 
 Conventions: pixel centres at integer coordinates (the project's convention; gsplat puts them at +0.5, see
 ``core.gaussians.gsplat_backend``), OpenCV camera axes, ``world_to_cam`` = inverse of ``Camera.cam_to_world``.
@@ -28,8 +31,8 @@ from dataclasses import dataclass
 import torch
 
 from core.camera import Camera
-from core.gaussians.model import Gaussians, quat_to_rotmat
-from core.gaussians.sh import eval_sh_colors
+from core.gaussians.model import Gaussians, quat_to_rotmat_entries
+from core.gaussians.sh import eval_sh_colors_of
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,8 @@ def project_gaussians(
     z_all = cam[:, 2]
     opac_all = g.opacities
     ids = torch.nonzero((z_all > near) & (opac_all > ALPHA_MIN)).squeeze(1)
-    cam, z = cam[ids], z_all[ids]
+    every = len(ids) == len(z_all)  # the usual case: no gathers (and no scatters in the backward)
+    cam, z = (cam, z_all) if every else (cam[ids], z_all[ids])
     fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
 
     # Jacobian of the perspective map at the mean; x/z and y/z are clamped a little beyond the frustum (as gsplat
@@ -97,23 +101,27 @@ def project_gaussians(
     tx = torch.minimum(torch.maximum(cam[:, 0] / z, -lim_x_neg), lim_x_pos) * z
     ty = torch.minimum(torch.maximum(cam[:, 1] / z, -lim_y_neg), lim_y_pos) * z
     # cov2d = J R Sigma R^T J^T with Sigma = M M^T, M = rot(q) diag(s). T = J R is written out (J has two zeros,
-    # so each row of T blends two rows of R) and cov2d = (T M)(T M)^T, all elementwise: tiny batched matmuls are
-    # the slowest way to do 3x3 algebra on a CPU.
-    T0 = (fx / z)[:, None] * R[0] - (fx * tx / (z * z))[:, None] * R[2]  # [M, 3]
-    T1 = (fy / z)[:, None] * R[1] - (fy * ty / (z * z))[:, None] * R[2]
-    M = quat_to_rotmat(g.quats[ids]) * g.log_scales[ids].exp()[:, None, :]  # [M, 3, 3], columns = scaled axes
-    A0 = (T0[:, :, None] * M).sum(1)  # rows of T M, [M, 3]
-    A1 = (T1[:, :, None] * M).sum(1)
-    a = (A0 * A0).sum(-1) + eps2d
-    b = (A0 * A1).sum(-1)
-    c = (A1 * A1).sum(-1) + eps2d
+    # so each row of T blends two rows of R) and cov2d = (T M)(T M)^T, all elementwise on [M] vectors: tiny
+    # batched matmuls, and even [M, 3, 3] broadcasts, are the slowest way to do 3x3 algebra on a CPU.
+    ax, bx = fx / z, fx * tx / (z * z)
+    ay, by = fy / z, fy * ty / (z * z)
+    T0 = [ax * R[0, i] - bx * R[2, i] for i in range(3)]  # row 0 of T, three [M] vectors
+    T1 = [ay * R[1, i] - by * R[2, i] for i in range(3)]
+    rot = quat_to_rotmat_entries(g.quats if every else g.quats[ids])
+    scale = (g.log_scales if every else g.log_scales[ids]).exp().unbind(-1)
+    # Row r of T M, column j: s_j (T_r0 R_0j + T_r1 R_1j + T_r2 R_2j).
+    A0 = [scale[j] * (T0[0] * rot[j] + T0[1] * rot[3 + j] + T0[2] * rot[6 + j]) for j in range(3)]
+    A1 = [scale[j] * (T1[0] * rot[j] + T1[1] * rot[3 + j] + T1[2] * rot[6 + j]) for j in range(3)]
+    a = A0[0] * A0[0] + A0[1] * A0[1] + A0[2] * A0[2] + eps2d
+    b = A0[0] * A1[0] + A0[1] * A1[1] + A0[2] * A1[2]
+    c = A1[0] * A1[0] + A1[1] * A1[1] + A1[2] * A1[2] + eps2d
     det = (a * c - b * b).clamp_min(1e-12)
     conics = torch.stack([c / det, -b / det, a / det], dim=-1)
 
     u = fx * cam[:, 0] / z + cx
     v = fy * cam[:, 1] / z + cy
     means2d = torch.stack([u, v], dim=-1)
-    opac = opac_all[ids]
+    opac = opac_all if every else opac_all[ids]
 
     with torch.no_grad():
         reach = torch.sqrt(2.0 * torch.log(opac * 255.0).clamp_min(0.0))
@@ -125,24 +133,26 @@ def project_gaussians(
         keep = torch.nonzero(on_screen).squeeze(1)
         order = keep[torch.argsort(z[keep], stable=True)]
 
-    means2d = means2d[order]
+    # 1-D index_select gathers: advanced indexing (and its backward) is several times slower on the CPU.
+    means2d = means2d.index_select(0, order)
     if means2d.requires_grad:
         means2d.retain_grad()
-    dirs = g.means[ids[order]] - (-R.T @ t)
-    colors = eval_sh_colors(g.sh[ids[order]], dirs)
+    rows = ids.index_select(0, order)
+    dirs = g.means.index_select(0, rows) - (-R.T @ t)
+    colors = eval_sh_colors_of(g.sh, rows, dirs)
     return {
-        "ids": ids[order],
+        "ids": rows,
         "means2d": means2d,
-        "conics": conics[order],
-        "z": z[order],
-        "opacities": opac[order],
+        "conics": conics.index_select(0, order),
+        "z": z.index_select(0, order),
+        "opacities": opac.index_select(0, order),
         "colors": colors,
-        "radii": torch.stack([rx[order], ry[order]], dim=-1),
+        "radii": torch.stack([rx, ry], dim=-1).index_select(0, order),
     }
 
 
 def _candidate_pairs(
-    params: torch.Tensor, radii: torch.Tensor, width: int, height: int
+    params: torch.Tensor, radii: torch.Tensor, width: int, height: int, *, sort_rows: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pairs (Gaussian row [P], pixel index [P] int32) that pass the alpha threshold, in Gaussian (depth) order.
 
@@ -163,20 +173,23 @@ def _candidate_pairs(
         dx = px - p[:, 0, None, None]
         dy = py - p[:, 1, None, None]
         # The quadratic form split into its row, column and cross terms, so only two passes run over [m, S, S].
-        power = (-0.5 * p[:, 2, None, None] * dx * dx + -0.5 * p[:, 4, None, None] * dy * dy) - (
-            p[:, 3, None, None] * dx
-        ) * dy
-        inside = (px >= 0) & (px <= width - 1) & (py >= 0) & (py <= height - 1)
-        ok = (power <= 0) & (p[:, 5, None, None] * torch.exp(power) >= ALPHA_MIN) & inside
-        m_idx, iy, ix = torch.nonzero(ok, as_tuple=True)
-        pix = (py[m_idx, iy, 0] * width + px[m_idx, 0, ix]).to(torch.int32)
-        rows_out.append(rows[m_idx])
+        # A window column or row outside the image gets the term -inf: no separate bounds mask over [m, S, S].
+        row_term = torch.where((px >= 0) & (px <= width - 1), -0.5 * p[:, 2, None, None] * dx * dx, -math.inf)
+        col_term = torch.where((py >= 0) & (py <= height - 1), -0.5 * p[:, 4, None, None] * dy * dy, -math.inf)
+        power = (row_term + col_term) - (p[:, 3, None, None] * dx) * dy
+        ok = (power <= 0) & (p[:, 5, None, None] * torch.exp(power) >= ALPHA_MIN)
+        # Flat indices into the [m, S, S] window (row-major, as the 3-D nonzero would list them), then 1-D gathers:
+        # advanced indexing with three index tensors is several times slower on the CPU.
+        flat = torch.nonzero(ok.view(-1)).squeeze(1)
+        grid = (py * width).to(torch.int32) + px.to(torch.int32)  # pixel index, [m, S, S] (int32 adds: cheap)
+        pix = grid.view(-1).index_select(0, flat)
+        rows_out.append(rows.index_select(0, torch.div(flat, ok.shape[1] * ok.shape[2], rounding_mode="floor")))
         pix_out.append(pix)
     if not rows_out:
         empty = torch.zeros(0, dtype=torch.long, device=device)
         return empty, empty.int()
     rows, pix = torch.cat(rows_out), torch.cat(pix_out)
-    if len(rows_out) > 1:
+    if len(rows_out) > 1 and sort_rows:
         order = torch.sort(rows, stable=True).indices
         rows, pix = rows[order], pix[order]
     if len(rows) > MAX_PAIRS:
@@ -184,12 +197,17 @@ def _candidate_pairs(
     return rows, pix
 
 
-def _pixel_major(rows: torch.Tensor, pix: torch.Tensor, n_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pairs reordered by pixel, front to back (row = depth rank) inside each pixel: one sort of the unique key
-    ``pixel * n_rows + row`` (an unstable sort of unique keys is exact and about twice as fast as a stable one)."""
-    key = pix.long() * n_rows + rows
-    key = torch.sort(key).values
-    return key % n_rows, torch.div(key, n_rows, rounding_mode="floor")
+def _pixel_major(
+    rows: torch.Tensor, pix: torch.Tensor, n_rows: int, n_pix: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pairs reordered by pixel, front to back (row = depth rank) inside each pixel, whatever their order: one sort
+    of the unique key ``pixel << bits | row``, in int32 when it fits (a radix sort, ~2x faster than int64), decoded
+    by a shift and a mask (integer division, or gathering the pairs by the sort's permutation, is slower)."""
+    bits = max(int(n_rows - 1).bit_length(), 1)
+    dtype = torch.int32 if (n_pix << bits) < 2**31 else torch.int64
+    key = torch.bitwise_left_shift(pix.to(dtype), bits).bitwise_or_(rows.to(dtype))
+    key = torch.sort(key, stable=True).values
+    return key.bitwise_and(2**bits - 1).long(), key.bitwise_right_shift_(bits)
 
 
 class _CompositePairs(torch.autograd.Function):
@@ -203,52 +221,63 @@ class _CompositePairs(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, params, feats, rows, pix, pxy, seg_start, seg_end, n_pix):  # noqa: ANN001, ANN205
-        p = params.index_select(0, rows)
-        d = pxy - p[:, :2]
-        power = -0.5 * (p[:, 2] * d[:, 0] ** 2 + p[:, 4] * d[:, 1] ** 2) - p[:, 3] * d[:, 0] * d[:, 1]
+    def forward(ctx, params, feats, rows, pix, pxy, seg_start, seg_end, n_pix, seg_pix, seg_len):  # noqa: ANN001, ANN205
+        # Channel-major: one 1-D gather per parameter from the small [6, M] / [4, M] transposes (a row gather of
+        # [K, 6] is several times slower), and every pair-sized tensor below is a contiguous [K] vector.
+        u, v, ca, cb, cc, op = (col.index_select(0, rows) for col in params.T.contiguous())
+        dx = pxy[0] - u
+        dy = pxy[1] - v
+        power = -0.5 * (ca * dx**2 + cc * dy**2) - cb * dx * dy
         e = torch.exp(power)
-        raw = p[:, 5] * e
+        raw = op * e
         alpha = raw.clamp_max(ALPHA_MAX)
         log_t = torch.log1p(-alpha).double()
         excl = torch.cumsum(log_t, 0) - log_t  # float64: the running sum spans every pixel of the image
         trans = torch.exp(excl - excl.index_select(0, seg_start)).to(params.dtype)
         weight = alpha * trans
-        f = feats.index_select(0, rows)
-        out = torch.zeros(n_pix, 5, device=params.device, dtype=params.dtype)
-        out.index_add_(0, pix, torch.cat([f * weight[:, None], weight[:, None]], dim=1))
-        ctx.save_for_backward(params, rows, pix, seg_end, e, alpha, trans, p, d, f)  # p, d, f: no re-gather
+        f = [col.index_select(0, rows) for col in feats.T.contiguous()]
+        vals = torch.empty(len(f) + 1, len(rows), device=params.device, dtype=params.dtype)
+        for j, col in enumerate(f):
+            torch.mul(col, weight, out=vals[j])
+        vals[len(f)] = weight
+        # Pairs are pixel-major, so each pixel's sum is a segment sum: ~2x faster than an index_add.
+        out = torch.zeros(len(f) + 1, n_pix, device=params.device, dtype=params.dtype)
+        if len(rows):
+            sums = torch.segment_reduce(vals, "sum", lengths=seg_len.expand(len(vals), -1), axis=1)
+            out.index_copy_(1, seg_pix, sums)
+        ctx.save_for_backward(rows, pix, seg_end, e, alpha, trans, dx, dy, ca, cb, cc, op, *f)
         ctx.clamped = raw >= ALPHA_MAX
-        ctx.n_rows = feats.shape[0]
-        return out
+        ctx.shapes = params.shape, feats.shape
+        return out.T.contiguous()
 
     @staticmethod
     def backward(ctx, grad_out):  # noqa: ANN001, ANN205
-        params, rows, pix, seg_end, e, alpha, trans, p, d, f = ctx.saved_tensors
+        rows, pix, seg_end, e, alpha, trans, dx, dy, ca, cb, cc, op, *f = ctx.saved_tensors
+        (n_rows, n_params), (_, n_feats) = ctx.shapes
         weight = alpha * trans
-        g = grad_out.index_select(0, pix)  # [K, 5]
-        grad_feats = f.new_zeros(ctx.n_rows, f.shape[1]).index_add_(0, rows, g[:, :4] * weight[:, None])
-        g_w = torch.mv(g[:, :4] * f, torch.ones(4, device=f.device, dtype=f.dtype)) + g[:, 4]  # row sums, fast
+        g = [col.index_select(0, pix) for col in grad_out.T.contiguous()]  # 5 x [K]
+        # Channel-major accumulation: one 1-D index_add per column (a 2-D one is ~2x slower).
+        grad_t = weight.new_zeros(n_params + n_feats, n_rows)
+        g_w = g[n_feats].clone()  # dL/dw = sum_j g_j f_j + g_alpha-channel
+        for j in range(n_feats):
+            grad_t[n_params + j].index_add_(0, rows, g[j] * weight)
+            g_w.addcmul_(g[j], f[j])
         q = torch.cumsum((g_w * weight).double(), 0)
-        behind = (q.index_select(0, seg_end) - q).to(params.dtype)  # sum over later pairs of the same pixel
+        behind = (q.index_select(0, seg_end) - q).to(weight.dtype)  # sum over later pairs of the same pixel
         g_alpha = g_w * trans - behind / (1 - alpha)
         g_alpha = torch.where(ctx.clamped, torch.zeros_like(g_alpha), g_alpha)
-        g_power = g_alpha * p[:, 5] * e
-        dx, dy = d[:, 0], d[:, 1]
+        g_power = g_alpha * op * e
         per_pair = (
-            g_power * (p[:, 2] * dx + p[:, 3] * dy),
-            g_power * (p[:, 4] * dy + p[:, 3] * dx),
+            g_power * (ca * dx + cb * dy),
+            g_power * (cc * dy + cb * dx),
             g_power * (-0.5 * dx * dx),
             g_power * (-dx * dy),
             g_power * (-0.5 * dy * dy),
             g_alpha * e,
         )
-        # Channel-major accumulation (one 1-D index_add per parameter) avoids stacking a [K, 6] copy.
-        grad_params_t = params.new_zeros(params.shape[1], params.shape[0])
         for j, col in enumerate(per_pair):
-            grad_params_t[j].index_add_(0, rows, col)
-        grad_params = grad_params_t.T
-        return grad_params, grad_feats, None, None, None, None, None, None
+            grad_t[j].index_add_(0, rows, col)
+        return grad_t[:n_params].T, grad_t[n_params:].T, None, None, None, None, None, None, None, None
 
 
 def composite(
@@ -260,19 +289,21 @@ def composite(
     params = torch.cat([means2d, proj["conics"], proj["opacities"][:, None]], dim=1)  # [M, 6]
     feats = torch.cat([proj["colors"], proj["z"][:, None]], dim=1)  # [M, 4]
     with torch.no_grad():
-        rows, pix = _candidate_pairs(params.detach(), proj["radii"], width, height)
-        rows, pix = _pixel_major(rows, pix, max(len(params), 1))
-        k = torch.arange(len(pix), device=device)
+        rows, pix = _candidate_pairs(params.detach(), proj["radii"], width, height, sort_rows=False)
+        rows, pix = _pixel_major(rows, pix, max(len(params), 1), width * height)
         first = torch.ones_like(pix, dtype=torch.bool)
         first[1:] = pix[1:] != pix[:-1]
-        last = torch.ones_like(first)
-        last[:-1] = first[1:]
-        seg_start = torch.cummax(torch.where(first, k, 0), 0).values
-        seg_end = torch.cummin(torch.where(last, k, len(pix)).flip(0), 0).values.flip(0)
-        pxy = torch.stack([pix % width, torch.div(pix, width, rounding_mode="floor")], dim=1).to(dtype)
+        starts = torch.nonzero(first).squeeze(1)  # each pixel's run of pairs: starts, lengths, pixel
+        seg_len = torch.diff(starts, append=starts.new_tensor([len(pix)]))
+        seg_pix = pix.index_select(0, starts).long()
+        seg_start = starts.repeat_interleave(seg_len)  # per pair: its run's first and last pair
+        seg_end = (starts + seg_len - 1).repeat_interleave(seg_len)
+        pf = pix.double()  # x, y of the pixel (float64 division: exact, and faster than integer division)
+        py = (pf / width).floor_()
+        pxy = torch.stack([pf - py * width, py]).to(dtype)  # [2, K]
 
     n_pix = width * height
-    acc = _CompositePairs.apply(params, feats, rows, pix, pxy, seg_start, seg_end, n_pix)
+    acc = _CompositePairs.apply(params, feats, rows, pix, pxy, seg_start, seg_end, n_pix, seg_pix, seg_len)
     rgb, zsum, alpha_img = acc[:, :3], acc[:, 3], acc[:, 4]
     if background is not None:
         rgb = rgb + (1 - alpha_img)[:, None] * background.to(device=device, dtype=dtype)

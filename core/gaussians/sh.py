@@ -63,3 +63,48 @@ def eval_sh_colors(sh: torch.Tensor, dirs: torch.Tensor, degree: int | None = No
     # A batched [1, k] x [k, 3] product: a broadcast multiply summed over k would make the backward reduce over
     # the size-3 colour axis, the slowest reduction a CPU does (measured: it dominated the rasteriser's backward).
     return (torch.bmm(basis[:, None, :], sh[:, :k]).squeeze(1) + 0.5).clamp_min(0.0)
+
+
+class _GatheredShColors(torch.autograd.Function):
+    """``sum_k basis[m, k] sh[rows[m], k, :]``: the linear part of the SH colour of the Gaussians ``rows``.
+
+    Hand-written backward: autograd would take the gather's gradient by scattering into a zero tensor the size
+    of ``sh`` and the batched product's by a batched matmul of [1, 3] x [k, 1] outer products, both several
+    times slower on the CPU than writing ``basis x grad`` straight into the full-size gradient (``rows`` are
+    distinct).
+    """
+
+    @staticmethod
+    def forward(ctx, sh, rows, basis):  # noqa: ANN001, ANN205
+        k = basis.shape[1]
+        coeffs = sh.index_select(0, rows)[:, :k]  # [M, k, 3]
+        ctx.save_for_backward(coeffs, rows, basis)
+        ctx.sh_shape = sh.shape
+        return torch.bmm(basis[:, None, :], coeffs).squeeze(1)
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: ANN001, ANN205
+        coeffs, rows, basis = ctx.saved_tensors
+        n, n_coeffs, _ = ctx.sh_shape
+        m, k = basis.shape
+        grad_sh = grad_basis = None
+        if ctx.needs_input_grad[0]:
+            # Scatter the [M, k] basis and [M, 3] grad (small) and multiply once into the full gradient.
+            padded = torch.nn.functional.pad(basis, (0, n_coeffs - k))
+            b_full = basis.new_zeros(n, n_coeffs).index_copy_(0, rows, padded)
+            g_full = grad.new_zeros(n, 3).index_copy_(0, rows, grad)
+            grad_sh = b_full[:, :, None] * g_full[:, None, :]
+        if ctx.needs_input_grad[2]:
+            grad_basis = torch.bmm(coeffs, grad[:, :, None]).squeeze(2)
+        return grad_sh, None, grad_basis
+
+
+def eval_sh_colors_of(sh: torch.Tensor, rows: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
+    """``eval_sh_colors(sh[rows], dirs)`` (all coefficients) without materialising ``sh[rows]`` for autograd.
+
+    ``sh`` [N, K, 3], ``rows`` [M] distinct int64 indices, ``dirs`` [M, 3]; RGB [M, 3].
+    """
+    k = sh.shape[1]
+    d = dirs / dirs.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    basis = sh_basis(round(k**0.5) - 1, d)  # [M, k]
+    return (_GatheredShColors.apply(sh, rows, basis) + 0.5).clamp_min(0.0)

@@ -29,12 +29,7 @@ TINY = CameraNetConfig(num_points=128, centroids=(16, 4), neighbours=8, widths=(
 
 def _room_depth(H: int = 48, W: int = 64, fov: float = 70.0) -> tuple[np.ndarray, float]:
     """Exact depth of a camera inside a box room, turned 30 degrees (so no wall is fronto-parallel)."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from scenes import BoxRoom
-
+    from benchmark.box_room import BoxRoom
     from core.camera import Camera, Intrinsics, pose_from_yaw_pitch
 
     cam = Camera(Intrinsics.from_fov(W, H, fov), pose_from_yaw_pitch(30.0, -10.0))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from scenes import BoxRoom
 
+from benchmark.box_room import BoxRoom
 from core.camera import Camera, Intrinsics, pose_from_yaw_pitch
 from core.camera_recovery import estimate_camera
 from core.camera_recovery.recover import DEFAULT_CHECKPOINT, load_module

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from scenes import BoxRoom
 
+from benchmark.box_room import BoxRoom
 from core.camera import Camera, Intrinsics, pose_from_yaw_pitch
 from core.camera_recovery import CameraNetConfig, PointCloudCameraNet
 from core.errors import InputError

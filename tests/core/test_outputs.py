@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 from plyfile import PlyData
-from scenes import BoxRoom, RoomOracle, room_cameras
 
+from benchmark.box_room import BoxRoom, RoomOracle, room_cameras
 from core.backends.patchmatch_inpainter import PatchMatchInpainter
 from core.errors import Cancelled
 from core.outputs import PREVIEW_MAX_WIDTH, write_outputs

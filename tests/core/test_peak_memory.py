@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 from conftest import EXAMPLES
-from scenes import BoxRoom, RoomOracle, room_cameras
 
+from benchmark.box_room import BoxRoom, RoomOracle, room_cameras
 from core.backends import registry
 from core.backends.patchmatch_inpainter import PatchMatchInpainter
 from core.io.sidecar import read_sidecar

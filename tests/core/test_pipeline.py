@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import photo_array
 from plyfile import PlyData
-from scenes import BoxRoom, RoomOracle, room_cameras
 
+from benchmark.box_room import BoxRoom, RoomOracle, room_cameras
 from core.backends.classical_fill import LaplacianFill
 from core.backends.patchmatch_inpainter import PatchMatchInpainter
 from core.errors import Cancelled, InputError

@@ -1,24 +1,17 @@
-"""Fixtures for the Gaussian tests: exact multi-view scenes (the box room of tests/core/scenes.py, ray-cast
+"""Fixtures for the Gaussian tests: exact multi-view scenes (the box room of benchmark/box_room.py, ray-cast
 analytically) packed as ``core.pipeline.Scene`` objects, and small random Gaussian sets."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import benchmark.box_room as room_scenes  # moved there from tests/core/scenes.py
 from core.camera import Camera, Intrinsics, pose_from_yaw_pitch, unproject_depth
 from core.gaussians.model import Gaussians, rgb_to_sh_dc
-
-_spec = importlib.util.spec_from_file_location("gs_room_scenes", Path(__file__).parents[1] / "core" / "scenes.py")
-room_scenes = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = room_scenes  # dataclasses look their module up while the file executes
-_spec.loader.exec_module(room_scenes)
 
 
 def room_scene(width: int, height: int, yaws: tuple[float, ...] = (0.0, 20.0, -20.0)):

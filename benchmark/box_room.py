@@ -1,5 +1,5 @@
-"""Synthetic scenes with exact geometry for the pipeline tests: a textured box room, optionally with a
-free-standing box inside it, ray-cast for any camera.
+"""A synthetic scene with exact geometry for the pipeline's tests and ``benchmark.lift_geometry``: a textured
+box room, optionally with a free-standing box inside it, ray-cast for any camera.
 
 Everything is analytic (slab intersection of each pixel ray with axis-aligned boxes), so the true depth of any
 view and the true distance of any point to the nearest surface are known to float precision.
