@@ -3,7 +3,7 @@ module; with ``task: splatter``, the feed-forward Gaussian network; with ``task:
 from a YAML recipe, or evaluate a checkpoint.
 
     gld8tr train --config configs/tiny.yaml --out runs/tiny            # minutes on a CPU
-    gld8tr train --config configs/camera.yaml --out runs/camera        # the point-cloud camera module
+    gld8tr train --config configs/camera-votes.yaml --out runs/camera   # the point-cloud camera module
     gld8tr train --config configs/recon.yaml --out runs/recon          # the volumetric mesh refiner
     gld8tr train --out runs/tiny --resume                              # continue after Ctrl-C
     gld8tr train --config configs/base.yaml --eval core/weights/gld8tr-depth --out runs/eval

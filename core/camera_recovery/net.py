@@ -47,10 +47,18 @@ class CameraNetConfig:
     """Inference passes; each applies the predicted shift, then re-reads the cloud and applies the focal."""
     max_abs_log_focal_scale: float = 1.2
     """Predicted log focal scales are squashed into +-this (tanh): e^1.2 = 3.3x either way."""
+    pair_bins: int = 0
+    """0 = off. Otherwise (needs ``normals``) a histogram with this many bins of the focal-scale votes of all
+    pairs of first-level normals (:func:`normal_pair_votes`) joins the global features: a wrong focal length
+    shows as right angles that are no longer right, and each pair of surfaces that met at a right angle votes
+    for the exact scale; a max-pooled set MLP has to discover that comparison by itself and, trained on a CPU,
+    barely does (model card)."""
 
     def __post_init__(self) -> None:
         if self.in_channels not in (3, 5):
             raise ValueError(f"in_channels must be 3 or 5, got {self.in_channels}")
+        if self.pair_bins and not self.normals:
+            raise ValueError("pair_bins needs normals: true")
         if len(self.centroids) != len(self.widths):
             raise ValueError("centroids and widths need one entry per level")
         self.centroids = tuple(int(c) for c in self.centroids)
@@ -96,6 +104,48 @@ def neighbourhood_normals(offsets: torch.Tensor, centres: torch.Tensor) -> torch
     return torch.where((n * centres).sum(-1, keepdim=True) > 0, -n, n)
 
 
+PAIR_VOTE_RANGE = 1.2
+"""Votes (log focal scales) are histogrammed over +-this (as ``max_abs_log_focal_scale``)."""
+
+
+@torch.no_grad()
+def normal_pair_votes(normals: torch.Tensor, bins: int) -> torch.Tensor:
+    """Histogram [B, bins + 1] of the focal-scale votes of all pairs of unit normals [B, M, 3].
+
+    Unprojecting with ``f_in = a f_true`` divides x and y by ``a``, so a normal becomes ``(a nx, a ny, nz)``
+    (renormalised). For two surfaces that truly meet at a right angle the distorted normals then satisfy
+    ``a^2 = 1 - (n1 . n2) / (n1z n2z)`` exactly, whatever their orientation: every pair casts the vote
+    ``log a = 0.5 log(1 - (n1 . n2) / (n1z n2z))``. Pairs of (nearly) parallel surfaces give no vote (the
+    argument is <= 0); pairs at other angles spread theirs; the truly orthogonal ones pile up at the answer.
+    The vote does not depend on which way either normal points. Linear binning (each vote split between its two
+    nearest bins) over +-``PAIR_VOTE_RANGE``, normalised by the number of pairs; the last entry is the fraction
+    of pairs that voted.
+    """
+    n = normals.float()
+    B, M, _ = n.shape
+    dots = n @ n.transpose(1, 2)  # [B, M, M]
+    nz = n[..., 2]
+    zz = nz[:, :, None] * nz[:, None, :]
+    steep = zz.abs() > 1e-3  # a surface seen edge-on (nz ~ 0) keeps its normal under any focal: no vote
+    arg = 1 - dots / torch.where(steep, zz, torch.ones_like(zz))
+    vote = 0.5 * torch.log(arg.clamp_min(1e-6))
+    off_diag = ~torch.eye(M, dtype=torch.bool, device=n.device)
+    ok = (arg > 1e-6) & off_diag & steep & (vote.abs() < PAIR_VOTE_RANGE)
+    # linear binning: each vote splits between its two nearest bin centres
+    pos = ((vote.clamp(-PAIR_VOTE_RANGE, PAIR_VOTE_RANGE) + PAIR_VOTE_RANGE) * (bins - 1) / (2 * PAIR_VOTE_RANGE))
+    lo = pos.floor().clamp(0, bins - 2)
+    frac_hi = (pos - lo) * ok
+    frac_lo = (1 - (pos - lo)) * ok
+    hist = torch.zeros(B, bins, device=n.device, dtype=n.dtype)
+    lo = lo.long().reshape(B, -1)
+    hist.scatter_add_(1, lo, frac_lo.reshape(B, -1))
+    hist.scatter_add_(1, lo + 1, frac_hi.reshape(B, -1))
+    pairs = M * (M - 1)
+    hist = hist / pairs * (bins / 4)  # ~O(1) entries
+    frac = ok.sum(dim=(1, 2)).to(n.dtype) / pairs
+    return torch.cat([hist, frac[:, None]], dim=-1).to(normals.dtype)
+
+
 def _gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """x [B, N, C], idx [B, ...] -> [B, ..., C]."""
     B = x.shape[0]
@@ -138,6 +188,27 @@ class SetAbstraction(nn.Module):
         return centres, out
 
 
+class VoteScorer(nn.Module):
+    """Reads the focal from a vote histogram [B, bins]: a small 1-D CNN scores every bin (translation-equivariant,
+    so what it learns about one peak holds at every focal) and the soft-argmax of the scores is the log focal
+    scale [B]. A Hough-style read-out: the network learns to tell the right-angle peak from the other votes."""
+
+    def __init__(self, channels: int = 16, kernel: int = 5) -> None:
+        super().__init__()
+        pad = kernel // 2
+        self.net = nn.Sequential(
+            nn.Conv1d(1, channels, kernel, padding=pad), nn.GELU(),
+            nn.Conv1d(channels, channels, kernel, padding=pad), nn.GELU(),
+            nn.Conv1d(channels, 1, kernel, padding=pad),
+        )
+
+    def forward(self, hist: torch.Tensor) -> torch.Tensor:
+        bins = hist.shape[-1]
+        centres = torch.linspace(-PAIR_VOTE_RANGE, PAIR_VOTE_RANGE, bins, device=hist.device, dtype=hist.dtype)
+        logits = self.net(torch.log1p(hist)[:, None])[:, 0]  # [B, bins]
+        return (logits.softmax(dim=-1) * centres).sum(-1)
+
+
 class PointCloudCameraNet(nn.Module):
     """``forward(points [B, N, 3], uv [B, N, 2]) -> (shift [B], log_focal_scale [B])``.
 
@@ -156,18 +227,29 @@ class PointCloudCameraNet(nn.Module):
             in_feats = widths[-1] + (3 if with_normals else 0)
         self.levels = nn.ModuleList(levels)
         self.global_mlp = _mlp([in_feats + 3, c.global_width, c.global_width])
-        self.head = _mlp([c.global_width, 256, 2], last_act=False)
+        self.pair_mlp = _mlp([c.pair_bins + 1, 128, 128]) if c.pair_bins else None
+        self.pair_scores = VoteScorer() if c.pair_bins else None
+        self.head = _mlp([c.global_width + (128 if c.pair_bins else 0), 256, 2], last_act=False)
 
     def forward(self, points: torch.Tensor, uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         assert points.ndim == 3 and points.shape[-1] == 3, f"points must be [B, N, 3], got {tuple(points.shape)}"
         feats = torch.cat([points, uv], dim=-1) if self.config.in_channels == 5 else points
         xyz = points
-        for level in self.levels:
+        votes = None
+        for i, level in enumerate(self.levels):
             xyz, feats = level(xyz, feats)
+            if i == 0 and self.pair_mlp is not None:
+                votes = normal_pair_votes(feats[..., -3:], self.config.pair_bins)
         g = self.global_mlp(torch.cat([xyz, feats], dim=-1)).amax(dim=1)
+        if votes is not None:
+            g = torch.cat([g, self.pair_mlp(votes)], dim=-1)
         out = self.head(g)
+        log_a = out[:, 1]
+        if votes is not None:
+            # the focal is the peak of the learned vote scores (soft-argmax) plus the head's correction
+            log_a = log_a + self.pair_scores(votes[:, :-1])
         limit = self.config.max_abs_log_focal_scale
-        return out[:, 0], limit * torch.tanh(out[:, 1] / limit)
+        return out[:, 0], limit * torch.tanh(log_a / limit)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -189,7 +271,7 @@ class PointCloudCameraNet(nn.Module):
         if not ((d / CONFIG_NAME).is_file() and (d / WEIGHTS_NAME).is_file()):
             raise ModelNotAvailableError(
                 f"no camera-module checkpoint in {str(path)!r}: expected {CONFIG_NAME} and {WEIGHTS_NAME} "
-                "(train one with `gld8tr train --config configs/camera.yaml --out DIR`)"
+                "(train one with `gld8tr train --config configs/camera-votes.yaml --out DIR`)"
             )
         model = cls(CameraNetConfig.from_dict(json.loads((d / CONFIG_NAME).read_text())))
         model.load_state_dict(load_file(str(d / WEIGHTS_NAME)), strict=True)

@@ -96,12 +96,12 @@ def test_geometric_search_recovers_a_box_room() -> None:
     assert shift * float(obs.max()) == pytest.approx(0.3, abs=0.05)
 
 
-@pytest.mark.parametrize("normals", [False, True])
-def test_module_save_load_round_trip(tmp_path, normals: bool) -> None:
+@pytest.mark.parametrize("normals, pair_bins", [(False, 0), (True, 0), (True, 24)])
+def test_module_save_load_round_trip(tmp_path, normals: bool, pair_bins: int) -> None:
     from dataclasses import replace
 
     torch.manual_seed(0)
-    net = PointCloudCameraNet(replace(TINY, normals=normals)).eval()
+    net = PointCloudCameraNet(replace(TINY, normals=normals, pair_bins=pair_bins)).eval()
     net.save_pretrained(tmp_path)
     again = PointCloudCameraNet.from_pretrained(tmp_path)
     pts, uv = torch.rand(2, 128, 3) + 0.5, torch.rand(2, 128, 2)
@@ -145,3 +145,27 @@ def test_neighbourhood_normals_of_a_plane_face_the_camera() -> None:
     n = neighbourhood_normals(offsets, centres)[0]
     expected = torch.tensor([0.5, 0.0, -1.0]) / math.sqrt(1.25)
     assert torch.allclose(n, expected.expand(4, 3), atol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [0.6, 1.0, 1.7])
+def test_normal_pair_votes_peak_at_the_focal_scale(scale: float) -> None:
+    """Three mutually orthogonal surfaces in a random orientation, their normals distorted as a focal ``scale``
+    times too long distorts them: the votes of the orthogonal pairs pile up at log(scale); a parallel pair does
+    not vote; and the peak moves with the scale (no fixed answer)."""
+    from core.camera_recovery.net import PAIR_VOTE_RANGE, normal_pair_votes
+
+    g = torch.Generator().manual_seed(3)
+    q, _ = torch.linalg.qr(torch.randn(3, 3, generator=g))
+    normals = torch.cat([q, q[:1]])  # 3 orthogonal directions + a repeat of the first (a parallel pair)
+    normals = torch.where(normals[:, 2:] > 0, -normals, normals)  # facing the camera, as the net orients them
+    distorted = torch.nn.functional.normalize(normals * torch.tensor([scale, scale, 1.0]), dim=-1)
+    bins = 49
+    votes = normal_pair_votes(distorted[None], bins)[0]
+    centres = torch.linspace(-PAIR_VOTE_RANGE, PAIR_VOTE_RANGE, bins)
+    assert float(centres[votes[:-1].argmax()]) == pytest.approx(math.log(scale), abs=0.05)
+    assert float(votes[-1]) == pytest.approx(10 / 12)  # 12 ordered pairs, the parallel pair's 2 cast no vote
+
+
+def test_pair_votes_need_normals() -> None:
+    with pytest.raises(ValueError, match="normals"):
+        CameraNetConfig(pair_bins=16, normals=False)

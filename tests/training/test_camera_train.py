@@ -39,13 +39,16 @@ def test_recipe_dispatch(tmp_path: Path) -> None:
         load_recipe(tmp_path / "bad.yaml")
     with pytest.raises(InputError, match="max_stepz"):
         load_recipe(tmp_path / "typo.yaml")
-    shipped = load_recipe(ROOT / "configs" / "camera.yaml")
-    assert shipped.task == "camera" and shipped.data.fov_range_deg == (35.0, 100.0)
+    first = load_recipe(ROOT / "configs" / "camera.yaml")
+    assert first.task == "camera" and first.data.fov_range_deg == (35.0, 100.0)
+    shipped = load_recipe(ROOT / "configs" / "camera-votes.yaml")  # the recipe of core/weights/gld8tr-camera
+    assert shipped.model.pair_bins > 0 and shipped.model.normals and shipped.focal_max_shift is not None
 
 
-def test_module_overfits_a_few_frames() -> None:
-    """A small net must drive the L1 of shift and log focal scale on 4 fixed distorted frames far below the
-    error of predicting the mean (what an untrained or broken net does)."""
+@pytest.mark.parametrize("pair_bins", [0, 24])
+def test_module_overfits_a_few_frames(pair_bins: int) -> None:
+    """A small net (with or without the focal votes) must drive the L1 of shift and log focal scale on 4 fixed
+    distorted frames far below the error of predicting the mean (what an untrained or broken net does)."""
     torch.manual_seed(0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny ops: more threads only wait on each other (and on a busy CI machine, badly)
@@ -54,7 +57,8 @@ def test_module_overfits_a_few_frames() -> None:
     cloud, _ = distorted_batch(cache, np.arange(4), gen, DistortionSection(depth_noise=0.0, p_no_shift=0.0), 256)
     pts = cloud.points()
     net = PointCloudCameraNet(CameraNetConfig(num_points=256, centroids=(32, 8), neighbours=8,
-                                              widths=((32, 32), (32, 32)), global_width=64))
+                                              widths=((32, 32), (32, 32)), global_width=64,
+                                              normals=pair_bins > 0, pair_bins=pair_bins))
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     # Cosine decay: at a constant rate the L1 keeps bouncing between 0.1x and 0.45x of the baseline from step to
     # step, so whether the last step passed depended on the CPU's rounding; decayed it settles near 0.004x.
@@ -79,9 +83,9 @@ def test_module_overfits_a_few_frames() -> None:
 @pytest.mark.slow
 def test_train_cli_camera_recipe_resumes(tmp_path: Path) -> None:
     recipe = {"task": "camera", "max_steps": 4, "eval_every": 2, "save_every": 2, "batch_size": 2,
-              "num_threads": 1,
+              "num_threads": 1, "focal_max_shift": 0.1,
               "model": {"num_points": 64, "centroids": [8, 4], "neighbours": 4, "widths": [[8], [8]],
-                        "global_width": 8},
+                        "global_width": 8, "normals": True, "pair_bins": 8},
               "data": {"train_scenes": 2, "val_scenes": 1, "frames_per_scene": 1, "height": 24, "width": 32}}
     cfg = tmp_path / "cam.yaml"
     cfg.write_text(yaml.safe_dump(recipe))
@@ -96,6 +100,6 @@ def test_train_cli_camera_recipe_resumes(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert json.loads((out / "state.json").read_text())["step"] == 4
     model = PointCloudCameraNet.from_pretrained(out / "best")
-    assert model.config.num_points == 64
+    assert model.config.num_points == 64 and model.config.pair_bins == 8
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["step"] == 4 and metrics["fov_median_deg"] >= 0
+    assert metrics["step"] == 4 and metrics["fov_median_deg"] >= 0 and metrics["fov_metric_median_deg"] >= 0

@@ -21,6 +21,8 @@ class CameraModelSection(_Strict):
     global_width: int = 256
     guess_fov_deg: float = 60.0
     iterations: int = 2
+    pair_bins: int = 0
+    """Histogram of the focal votes of pairs of first-level normals (needs ``normals``; 0 = off)."""
 
 
 class RealSource(_Strict):
@@ -73,6 +75,10 @@ class CameraTrainConfig(_Strict):
     grad_clip: float = 1.0
     shift_weight: float = 1.0
     focal_weight: float = 1.0
+    focal_max_shift: float | None = None
+    """The focal loss counts only clouds whose shift is at most this (normalised units); None = all. Inference
+    reads the focal from clouds whose shift is already corrected (or exact depth), so fitting it on strongly
+    bent clouds spends capacity on inputs it never meets."""
     ema_decay: float = 0.99
     log_every: int = 25
     eval_every: int = 250
