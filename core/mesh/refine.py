@@ -136,22 +136,24 @@ def refine_volume(volume: TSDFVolume, model: VolumeRefineNet, evidence: PhotoEvi
         origin = lo + np.array(ci) * chunk - halo
         size = chunk + 2 * halo
         photo = evidence.crop(origin, size, vs)
+        photo = photo.to(dev)
         seen2 = photo[PHOTO_CHANNELS - 2] > 0
         if not bool(seen2[core, core, core].any()):
             continue
         t, w, _ = volume.read_dense(torch.as_tensor(origin), size)
-        x = volume_features(t[None].to(dev), w[None].to(dev), photo[None].to(dev))
+        x = volume_features(t[None].to(dev), w[None].to(dev), photo[None])
         tsdf, outer, inner = model(x)
-        band = (band_probability(outer, inner)[0] > thr) & seen2.to(dev)
+        band = (band_probability(outer, inner)[0] > thr) & seen2
         bc = band[core, core, core].to(volume.device)
         if not bool(bc.any()):
             continue
         # Only the blocks holding band voxels (and their neighbours, so the cubes across block faces close).
-        r = torch.arange(chunk, device=volume.device)
-        vidx = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), -1)[bc] + torch.as_tensor(origin + halo)
+        vd = volume.device
+        r = torch.arange(chunk, device=vd)
+        vidx = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), -1)[bc] + torch.as_tensor(origin + halo, device=vd)
         blocks = torch.div(vidx, BLOCK, rounding_mode="floor")
         keys = torch.unique(pack_keys(blocks))
-        rr = torch.arange(-1, 2)
+        rr = torch.arange(-1, 2, device=vd)
         nb = torch.stack(torch.meshgrid(rr, rr, rr, indexing="ij"), -1).reshape(-1, 3)
         keys = torch.unique(pack_keys((unpack_keys(keys)[:, None] + nb[None]).reshape(-1, 3)))
         col = (photo[0:3].permute(1, 2, 3, 0)[core, core, core] * 255.0).to(volume.device)

@@ -132,3 +132,29 @@ def test_shipped_refiner_meshes_a_small_scene_near_its_true_surfaces():
     assert not mesh.is_empty
     d = scene_sdf(torch.from_numpy(mesh.vertices), seq.scene.prims).abs().numpy()
     assert np.median(d) < 0.15
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_refine_volume_on_cuda_matches_cpu():
+    K = np.array([[20.0, 0, 15.5], [0, 20.0, 11.5], [0, 0, 1]])
+    poses = [np.eye(4), np.eye(4)]
+    poses[1][0, 3] = 0.2
+    img = np.random.default_rng(0).integers(0, 255, (24, 32, 3)).astype(np.uint8)
+    torch.manual_seed(0)
+    net = VolumeRefineNet(RefineNetConfig(base_channels=4, levels=2, voxel_size=0.1, band_threshold=0.5)).eval()
+    meshes = []
+    for dev in ("cpu", "cuda"):
+        vol = TSDFVolume(0.1, device=dev)
+        for p in poses:
+            vol.integrate(np.ones((24, 32)), K, p, img)
+        ev = PhotoEvidence([img, img], [K, K], poses, far=1.5, device=dev)
+        with torch.no_grad():
+            out = refine_volume(vol, net.to(dev), ev, chunk=16, halo=8, threshold=0.0)
+        meshes.append(out)
+    cpu, gpu = meshes
+    assert cpu.num_blocks == gpu.num_blocks > 0
+    assert torch.equal(cpu.keys, gpu.keys.cpu())
+    n = cpu.num_blocks
+    order_c, order_g = cpu.slots, gpu.slots.cpu()
+    assert torch.equal(cpu.weight[order_c], gpu.weight[:n].cpu()[order_g])
+    assert torch.allclose(cpu.tsdf[order_c], gpu.tsdf[:n].cpu()[order_g], atol=1e-2)
