@@ -104,11 +104,10 @@ def write_outputs(
     if video_path is not None:
         from core.video import DEFAULT_FRAMES, write_scene_video
 
-        if should_cancel is not None and should_cancel():
-            raise Cancelled("canceled before the video")
+        _stop_if_canceled(should_cancel, "before the video")
+
         def frame_done(done: int, total: int) -> None:
-            if should_cancel is not None and should_cancel():
-                raise Cancelled("canceled during the video")
+            _stop_if_canceled(should_cancel, "during the video")
             if on_progress is not None:
                 on_progress("video", done, total)
 
@@ -122,6 +121,11 @@ def write_outputs(
     return written
 
 
+def _stop_if_canceled(should_cancel: Callable[[], bool] | None, when: str) -> None:
+    if should_cancel is not None and should_cancel():
+        raise Cancelled(f"canceled {when}")
+
+
 def _write_gaussians(
     scene: Any, gaussians_path: str | Path, written: WrittenOutputs, *, gs_iters: int | None,
     gs_max_side: int | None, gs_axes: str, gs_method: str, gs_init: str, gs_checkpoint: str | None, device: str,
@@ -130,12 +134,10 @@ def _write_gaussians(
 ) -> None:
     from core.gaussians.stage import gaussian_stage
 
-    if should_cancel is not None and should_cancel():
-        raise Cancelled("canceled before the Gaussian fit")
+    _stop_if_canceled(should_cancel, "before the Gaussian fit")
 
     def report(stage: str, done: int, total: int) -> None:
-        if should_cancel is not None and should_cancel():
-            raise Cancelled("canceled during the Gaussian fit")
+        _stop_if_canceled(should_cancel, "during the Gaussian fit")
         if on_progress is not None:
             on_progress(stage, done, total)
 

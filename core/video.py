@@ -139,6 +139,14 @@ def frame_renderer(scene: VideoScene, device: str) -> Callable[[Camera], np.ndar
     return draw_points
 
 
+def check_video_path(path: str | Path, what: str = "video output") -> Path:
+    """``path`` as a Path if it names an MP4 (the only container written), else an InputError naming ``what``."""
+    out = Path(path)
+    if out.suffix.lower() != ".mp4":
+        raise InputError(f"{what} must end in .mp4, got {out.name!r}")
+    return out
+
+
 def render_video(
     scene: VideoScene, poses: Sequence[torch.Tensor], intrinsics: Intrinsics, output: str | Path, *,
     fps: int = DEFAULT_FPS, device: str = "auto", progress: bool = False,
@@ -158,9 +166,7 @@ def render_video(
         import av
     except ImportError as exc:  # pragma: no cover - the video extra
         raise InputError("video output needs PyAV: pip install 'gld8tr-3dcn[video]' (or pip install av)") from exc
-    out = Path(output)
-    if out.suffix.lower() != ".mp4":
-        raise InputError(f"video output must end in .mp4, got {out.name!r}")
+    out = check_video_path(output)
     if intrinsics.width % 2 or intrinsics.height % 2:
         raise InputError(f"H.264 needs even frame sizes, got {intrinsics.width}x{intrinsics.height}")
     draw = frame_renderer(scene, device)

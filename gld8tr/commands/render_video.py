@@ -12,6 +12,8 @@ import logging
 import sys
 from pathlib import Path
 
+from gld8tr.threads_option import add_threads_argument, apply_threads_argument
+
 log = logging.getLogger("gld8tr.render_video")
 
 
@@ -30,8 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "the scene's sidecar JSON, else 53.13)")
     parser.add_argument("--yaw", type=float, default=12.0, help="orbit half-angle in degrees")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (0 = idle cores by the load average, at least 1; docs/SPEED.md)")
+    add_threads_argument(parser)
     parser.add_argument("--no-progress", dest="progress", action="store_false")
 
 
@@ -55,11 +56,7 @@ def main(args: argparse.Namespace) -> int:
         raise InputError("--frames and --fps must be at least 1")
     if args.width < 2 or args.height < 2:
         raise InputError("--width and --height must be at least 2")
-    if args.threads < 0:
-        raise InputError(f"--threads must be >= 0, got {args.threads}")
-    from core.threads import apply_thread_policy
-
-    apply_thread_policy(args.threads)
+    apply_threads_argument(args.threads)
     scene_path = Path(args.scene)
     fov = args.fov or sidecar_fov(scene_path) or DEFAULT_FOV_DEG
     intr = Intrinsics.from_fov(args.width, args.height, fov)

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from gld8tr.threads_option import add_threads_argument, apply_threads_argument
+
 log = logging.getLogger("gld8tr.run")
 
 
@@ -49,8 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--low-vram", dest="low_vram", action="store_true",
                         help="keep idle models on the CPU (diffusers: model CPU offload + attention slicing); "
                              "slower, for ~12 GB GPUs")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (0 = idle cores by the load average, at least 1; docs/SPEED.md)")
+    add_threads_argument(parser)
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     parser.add_argument("--mesh", default=None, metavar="OUT.glb",
                         help="also fuse the views' depths into a coloured triangle mesh (.glb or .ply)")
@@ -94,8 +95,9 @@ def main(args: argparse.Namespace) -> int:
 
         check_mesh_path(args.mesh)
     if args.video:
-        if Path(args.video).suffix.lower() != ".mp4":
-            raise InputError(f"--video must name a .mp4 file, got {args.video}")
+        from core.video import check_video_path
+
+        check_video_path(args.video, "--video")
         if args.video_frames < 1:
             raise InputError(f"--video-frames must be at least 1, got {args.video_frames}")
     if args.max_side < 0:
@@ -105,11 +107,7 @@ def main(args: argparse.Namespace) -> int:
     fov = parse_fov(args.fov)
     settings = GenerationSettings(max_side=args.max_side or None, camera_method=args.camera_method,
                                   camera_model=args.camera_model)
-    if args.threads < 0:
-        raise InputError(f"--threads must be >= 0, got {args.threads}")
-    from core.threads import apply_thread_policy
-
-    apply_thread_policy(args.threads)
+    apply_threads_argument(args.threads)
 
     bars: list[tqdm] = []  # created at the first progress report, so input errors print nothing but themselves
 
