@@ -61,6 +61,7 @@ def write_outputs(
     gs_method: str = "auto",
     gs_init: str = "points",
     gs_checkpoint: str | None = None,
+    gs_color_solve: int | None = None,
     device: str = "auto",
     seed: int = 0,
     progress: bool = False,
@@ -99,8 +100,9 @@ def write_outputs(
         written.files.append(Path(mesh_path))
     if gaussians_path is not None:
         _write_gaussians(scene, gaussians_path, written, gs_iters=gs_iters, gs_max_side=gs_max_side, gs_axes=gs_axes,
-                         gs_method=gs_method, gs_init=gs_init, gs_checkpoint=gs_checkpoint, device=device, seed=seed,
-                         progress=progress, on_progress=on_progress, should_cancel=should_cancel)
+                         gs_method=gs_method, gs_init=gs_init, gs_checkpoint=gs_checkpoint,
+                         gs_color_solve=gs_color_solve, device=device, seed=seed, progress=progress,
+                         on_progress=on_progress, should_cancel=should_cancel)
     if video_path is not None:
         from core.video import DEFAULT_FRAMES, write_scene_video
 
@@ -128,8 +130,9 @@ def _stop_if_canceled(should_cancel: Callable[[], bool] | None, when: str) -> No
 
 def _write_gaussians(
     scene: Any, gaussians_path: str | Path, written: WrittenOutputs, *, gs_iters: int | None,
-    gs_max_side: int | None, gs_axes: str, gs_method: str, gs_init: str, gs_checkpoint: str | None, device: str,
-    seed: int, progress: bool, on_progress: Callable[[str, int, int], None] | None,
+    gs_max_side: int | None, gs_axes: str, gs_method: str, gs_init: str, gs_checkpoint: str | None,
+    gs_color_solve: int | None, device: str, seed: int, progress: bool,
+    on_progress: Callable[[str, int, int], None] | None,
     should_cancel: Callable[[], bool] | None,
 ) -> None:
     from core.gaussians.stage import gaussian_stage
@@ -145,7 +148,7 @@ def _write_gaussians(
     written.gaussians = gaussian_stage(
         scene, gaussians_path, iters=gs_iters, max_side=gs_max_side, axes=gs_axes, device=device,  # type: ignore[arg-type]
         seed=seed, progress=progress, on_progress=report, method=gs_method, init=gs_init,  # type: ignore[arg-type]
-        checkpoint=gs_checkpoint,
+        checkpoint=gs_checkpoint, color_solve=gs_color_solve,
     )
     scene.timings["gaussians"] = time.perf_counter() - t0
     written.files += [Path(gaussians_path), Path(gaussians_path).with_suffix(".json")]

@@ -58,8 +58,8 @@ class SceneOptions(BaseModel):
     outputs: list[OutputName] = Field(default_factory=lambda: sorted(DEFAULT_OUTPUTS), min_length=1)
     webhook: str | None = Field(None, description="https URL called once the job ends (host must be allowed)")
     gs_method: Literal["auto", "feedforward", "fit"] | None = Field(
-        None, description="how gaussians.ply is made: feedforward (splatter network, about a CPU-second), fit "
-        "(optimisation), auto; default: the worker's GLD8TR_GS_METHOD"
+        None, description="how gaussians.ply is made: feedforward (splatter network + colour solve, about 2 "
+        "CPU-s), fit (optimisation), auto; default: the worker's GLD8TR_GS_METHOD"
     )
 
     @field_validator("outputs")

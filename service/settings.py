@@ -108,6 +108,10 @@ class Settings(BaseSettings):
         "auto", description="gaussians.ply: one splatter-network pass per view (feedforward), an optimisation "
         "(fit), or auto (feedforward on CPU workers, fit on CUDA workers)"
     )
+    gs_color_solve: int | None = Field(
+        None, ge=0, le=100, description="feed-forward Gaussians: conjugate-gradient steps of the closed-form colour "
+        "solve against the views; None = the default (4), 0 = the network's colours"
+    )
     video_frames: int = Field(
         72, ge=1, le=600, description="frames of the video.mp4 orbit (24 fps); each frame of Gaussians costs about "
         "a CPU-second at 512 px on a CPU worker, milliseconds with gsplat on CUDA"

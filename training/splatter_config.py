@@ -25,6 +25,9 @@ class SplatterModelSection(_Strict):
     offset_px: float | None = None
     init_scale_px: float = 0.7
     max_scale_gain: float = 1.5
+    ray_aligned: bool = False
+    lateral_scale_gain: float = 0.0
+    ray_scale_gain: float = 4.0
 
 
 class SplatterDataSection(_Strict):
@@ -65,6 +68,9 @@ class SplatterTrainConfig(_Strict):
     """Stage 2 (the paper's fine-tuning with a perceptual term) starts here: MSE + ``lambda_ssim`` (1 - SSIM).
     LPIPS, the paper's term, needs VGG weights that cannot be downloaded here; SSIM stands in."""
     lambda_ssim: float = 0.2
+    lambda_geometry: float = 0.0
+    """Weight of the L1 distance of the splats from their lifted pixels, in pixel footprints
+    (``training.splatter_trainer.geometry_departure``); 0 = off (the ablation's recipe)."""
     render_input_view: bool = True
     """Also supervise the input view's own render (the paper renders the source view too)."""
     targets_per_step: int | None = None

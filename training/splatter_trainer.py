@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.camera import Camera, Intrinsics
+from core.camera import Camera, Intrinsics, pixel_grid
 from core.errors import InputError
 from core.splatter import SplatterNet
 from training.splatter_config import SplatterTrainConfig
@@ -50,14 +50,33 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def render_views(model: SplatterNet, batch: dict[str, torch.Tensor], input_depth: str, render, views: list[int]):  # noqa: ANN001, ANN201
     """Per scene of the batch, the renders [H, W, 3] of ``views`` (indices into the batch's views)."""
     rgb, K = batch["rgb"], batch["K"]
-    H, W = rgb.shape[-2:]
     depth = batch["input_depth"] if input_depth != "none" else None
-    maps = model(rgb[:, 0], K[:, 0], depth)
+    return render_maps(model(rgb[:, 0], K[:, 0], depth), batch, render, views)
+
+
+def render_maps(maps: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], render, views: list[int]):  # noqa: ANN001, ANN201
+    """:func:`render_views` from the network's output maps."""
+    rgb, K = batch["rgb"], batch["K"]
+    H, W = rgb.shape[-2:]
     out = []
     for b in range(rgb.shape[0]):
         g = SplatterNet.gaussians(maps, b)
         out.append([render(g, view_camera(K[b, v], batch["poses"][b, v], H, W)).image for v in views])
     return out
+
+
+def geometry_departure(maps: dict[str, torch.Tensor], K: torch.Tensor, depth: torch.Tensor | None) -> torch.Tensor:
+    """Mean distance of the splats from their pixels' lifted points, in pixel footprints (``z / f``): the depth
+    correction along the ray plus the 3D offset. A light L1 penalty on it keeps splats on the input depth unless
+    the novel views need them elsewhere, which is what the closed-form colour solve needs on the input views."""
+    z = maps["depth"]
+    B, H, W = z.shape
+    u, v = pixel_grid(H, W, z.device)
+    rays = torch.stack([(u[None] - K[:, 0, 2, None, None]) / K[:, 0, 0, None, None],
+                        (v[None] - K[:, 1, 2, None, None]) / K[:, 1, 1, None, None], torch.ones_like(z)], dim=-1)
+    ref = z if depth is None else torch.where(depth[:, 0] > 0, depth[:, 0], z)
+    footprint = (ref / K[:, 0, 0, None, None]).clamp_min(1e-6)
+    return ((maps["means"] - rays * ref[..., None]).norm(dim=-1) / footprint).mean()
 
 
 def load_data(cfg: SplatterTrainConfig, out: Path) -> tuple[ViewCache, ViewCache]:
@@ -147,7 +166,9 @@ class SplatterTrainer:
             rng = np.random.default_rng([cfg.seed, step, 1])
             targets = sorted(rng.choice(targets, cfg.targets_per_step, replace=False).tolist())
         views = [0, *targets] if cfg.render_input_view else targets
-        renders = render_views(self.model, batch, cfg.input_depth, self.render, views)
+        depth = batch["input_depth"] if cfg.input_depth != "none" else None
+        maps = self.model(batch["rgb"][:, 0], batch["K"][:, 0], depth)
+        renders = render_maps(maps, batch, self.render, views)
         terms = []
         for b, imgs in enumerate(renders):
             for v, img in zip(views, imgs, strict=True):
@@ -156,7 +177,10 @@ class SplatterTrainer:
                 if step >= cfg.ssim_from_step:
                     term = term + cfg.lambda_ssim * (1 - ssim(img, target))
                 terms.append(term)
-        return torch.stack(terms).mean()
+        loss = torch.stack(terms).mean()
+        if cfg.lambda_geometry:
+            loss = loss + cfg.lambda_geometry * geometry_departure(maps, batch["K"][:, 0], depth)
+        return loss
 
     def train(self) -> dict[str, float]:
         from tqdm import tqdm

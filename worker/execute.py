@@ -203,7 +203,7 @@ def _run(ctx: WorkerContext, rec: JobRecord, holder: str, lease: LeaseKeeper) ->
             video_path=out_dir / VIDEO_OUTPUT if VIDEO_OUTPUT in opts.outputs else None,
             video_frames=settings.video_frames,
             gs_iters=settings.gs_iters, gs_max_side=settings.gs_max_side,
-            gs_method=opts.gs_method or settings.gs_method,
+            gs_method=opts.gs_method or settings.gs_method, gs_color_solve=settings.gs_color_solve,
             device=ctx.models.device, seed=opts.seed, on_progress=on_progress, should_cancel=should_cancel,
         )
         if written.gaussians is not None:

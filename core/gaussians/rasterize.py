@@ -210,6 +210,28 @@ def _pixel_major(
     return key.bitwise_and(2**bits - 1).long(), key.bitwise_right_shift_(bits)
 
 
+def _pair_terms(
+    params: torch.Tensor, rows: torch.Tensor, pxy: torch.Tensor, seg_start: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
+    """Per pair: ``(dx, dy, conic a, b, c, opacity, e^power, raw alpha, alpha, transmittance)``; the compositing
+    weight of a pair is ``alpha * transmittance``.
+
+    Channel-major: one 1-D gather per parameter from the small [6, M] transpose (a row gather of [K, 6] is several
+    times slower), and every pair-sized tensor is a contiguous [K] vector.
+    """
+    u, v, ca, cb, cc, op = (col.index_select(0, rows) for col in params.T.contiguous())
+    dx = pxy[0] - u
+    dy = pxy[1] - v
+    power = -0.5 * (ca * dx**2 + cc * dy**2) - cb * dx * dy
+    e = torch.exp(power)
+    raw = op * e
+    alpha = raw.clamp_max(ALPHA_MAX)
+    log_t = torch.log1p(-alpha).double()
+    excl = torch.cumsum(log_t, 0) - log_t  # float64: the running sum spans every pixel of the image
+    trans = torch.exp(excl - excl.index_select(0, seg_start)).to(params.dtype)
+    return dx, dy, ca, cb, cc, op, e, raw, alpha, trans
+
+
 class _CompositePairs(torch.autograd.Function):
     """Alpha compositing of depth-ordered (Gaussian, pixel) pairs with a hand-written backward.
 
@@ -222,18 +244,7 @@ class _CompositePairs(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, params, feats, rows, pix, pxy, seg_start, seg_end, n_pix, seg_pix, seg_len):  # noqa: ANN001, ANN205
-        # Channel-major: one 1-D gather per parameter from the small [6, M] / [4, M] transposes (a row gather of
-        # [K, 6] is several times slower), and every pair-sized tensor below is a contiguous [K] vector.
-        u, v, ca, cb, cc, op = (col.index_select(0, rows) for col in params.T.contiguous())
-        dx = pxy[0] - u
-        dy = pxy[1] - v
-        power = -0.5 * (ca * dx**2 + cc * dy**2) - cb * dx * dy
-        e = torch.exp(power)
-        raw = op * e
-        alpha = raw.clamp_max(ALPHA_MAX)
-        log_t = torch.log1p(-alpha).double()
-        excl = torch.cumsum(log_t, 0) - log_t  # float64: the running sum spans every pixel of the image
-        trans = torch.exp(excl - excl.index_select(0, seg_start)).to(params.dtype)
+        dx, dy, ca, cb, cc, op, e, raw, alpha, trans = _pair_terms(params, rows, pxy, seg_start)
         weight = alpha * trans
         f = [col.index_select(0, rows) for col in feats.T.contiguous()]
         vals = torch.empty(len(f) + 1, len(rows), device=params.device, dtype=params.dtype)
@@ -280,6 +291,26 @@ class _CompositePairs(torch.autograd.Function):
         return grad_t[:n_params].T, grad_t[n_params:].T, None, None, None, None, None, None, None, None
 
 
+@torch.no_grad()
+def _pair_layout(params: torch.Tensor, radii: torch.Tensor, width: int, height: int) -> tuple[torch.Tensor, ...]:
+    """The (Gaussian, pixel) pairs of an image, pixel-major and front to back inside each pixel:
+    ``(rows, pix, pxy [2, K], seg_start, seg_end, seg_len, seg_pix)``, where a pixel's run of pairs is a segment
+    (per pair: its run's first and last pair; per run: its length and pixel)."""
+    rows, pix = _candidate_pairs(params.detach(), radii, width, height, sort_rows=False)
+    rows, pix = _pixel_major(rows, pix, max(len(params), 1), width * height)
+    first = torch.ones_like(pix, dtype=torch.bool)
+    first[1:] = pix[1:] != pix[:-1]
+    starts = torch.nonzero(first).squeeze(1)
+    seg_len = torch.diff(starts, append=starts.new_tensor([len(pix)]))
+    seg_pix = pix.index_select(0, starts).long()
+    seg_start = starts.repeat_interleave(seg_len)
+    seg_end = (starts + seg_len - 1).repeat_interleave(seg_len)
+    pf = pix.double()  # x, y of the pixel (float64 division: exact, and faster than integer division)
+    py = (pf / width).floor_()
+    pxy = torch.stack([pf - py * width, py]).to(params.dtype)  # [2, K]
+    return rows, pix, pxy, seg_start, seg_end, seg_len, seg_pix
+
+
 def composite(
     proj: dict[str, torch.Tensor], width: int, height: int, background: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
@@ -288,20 +319,7 @@ def composite(
     device, dtype = means2d.device, means2d.dtype
     params = torch.cat([means2d, proj["conics"], proj["opacities"][:, None]], dim=1)  # [M, 6]
     feats = torch.cat([proj["colors"], proj["z"][:, None]], dim=1)  # [M, 4]
-    with torch.no_grad():
-        rows, pix = _candidate_pairs(params.detach(), proj["radii"], width, height, sort_rows=False)
-        rows, pix = _pixel_major(rows, pix, max(len(params), 1), width * height)
-        first = torch.ones_like(pix, dtype=torch.bool)
-        first[1:] = pix[1:] != pix[:-1]
-        starts = torch.nonzero(first).squeeze(1)  # each pixel's run of pairs: starts, lengths, pixel
-        seg_len = torch.diff(starts, append=starts.new_tensor([len(pix)]))
-        seg_pix = pix.index_select(0, starts).long()
-        seg_start = starts.repeat_interleave(seg_len)  # per pair: its run's first and last pair
-        seg_end = (starts + seg_len - 1).repeat_interleave(seg_len)
-        pf = pix.double()  # x, y of the pixel (float64 division: exact, and faster than integer division)
-        py = (pf / width).floor_()
-        pxy = torch.stack([pf - py * width, py]).to(dtype)  # [2, K]
-
+    rows, pix, pxy, seg_start, seg_end, seg_len, seg_pix = _pair_layout(params, proj["radii"], width, height)
     n_pix = width * height
     acc = _CompositePairs.apply(params, feats, rows, pix, pxy, seg_start, seg_end, n_pix, seg_pix, seg_len)
     rgb, zsum, alpha_img = acc[:, :3], acc[:, 3], acc[:, 4]
@@ -329,6 +347,58 @@ def rasterize_reference(
     bg = None if background is None else torch.as_tensor(background, dtype=g.means.dtype, device=device)
     image, alpha, depth, n = composite(proj, width, height, bg)
     return GaussianRender(image, alpha, depth, proj["means2d"], proj["ids"], proj["radii"], n)
+
+
+@dataclass
+class PairWeights:
+    """The linear map from Gaussian colours to an image: ``image[pix[k]] += weight[k] * color of ids[k]``.
+
+    Given the geometry and opacities, a rendered image is linear in the Gaussians' colours; these are its nonzero
+    entries (the pairs the rasteriser composites), for solving colours in closed form (``core.splatter.color_solve``).
+    """
+
+    ids: torch.Tensor  # [K] int64 index into the Gaussians
+    pix: torch.Tensor  # [K] int64 flat pixel index (row-major, width of the camera)
+    weight: torch.Tensor  # [K] alpha * transmittance
+    colors: torch.Tensor  # [K, 3] the pair's Gaussian's colour as seen from this camera (SH evaluated, clamped)
+
+
+@torch.no_grad()
+def pair_weights(
+    g: Gaussians, camera: Camera, mask: torch.Tensor | None = None, *, near: float = NEAR, eps2d: float = EPS2D
+) -> PairWeights:
+    """The compositing weights of ``rasterize_reference(g, camera)`` with a black background (see ``PairWeights``):
+    ``index_add`` of ``weight * colors`` at ``pix`` reproduces its image. ``mask`` [H, W] bool keeps only the pairs
+    of those pixels, and only Gaussians whose screen box touches one are composited (the box bounds every pair a
+    Gaussian has, so the weights of the kept pixels are exact)."""
+    K, w2c, width, height = camera_tensors(camera, g.means.device, g.means.dtype)
+    proj = project_gaussians(g, K, w2c, width, height, near=near, eps2d=eps2d)
+    params = torch.cat([proj["means2d"], proj["conics"], proj["opacities"][:, None]], dim=1)
+    ids, radii, colors = proj["ids"], proj["radii"], proj["colors"]
+    if mask is not None:
+        touch = _boxes_touch(mask.to(torch.bool), params[:, 0], params[:, 1], radii)
+        params, ids, radii, colors = params[touch], ids[touch], radii[touch], colors[touch]
+    rows, pix, pxy, seg_start, *_ = _pair_layout(params, radii, width, height)
+    *_, alpha, trans = _pair_terms(params, rows, pxy, seg_start)
+    weight, pix = alpha * trans, pix.long()
+    if mask is not None:
+        keep = mask.reshape(-1).to(torch.bool).index_select(0, pix)
+        rows, pix, weight = rows[keep], pix[keep], weight[keep]
+    return PairWeights(ids.index_select(0, rows), pix, weight, colors.index_select(0, rows))
+
+
+def _boxes_touch(mask: torch.Tensor, u: torch.Tensor, v: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
+    """[M] bool: the screen box (centre rounded, half-sizes ``radii``) holds a pixel of ``mask`` [H, W]; one lookup
+    in the mask's summed-area table per box."""
+    h, w = mask.shape
+    sat = torch.zeros(h + 1, w + 1, dtype=torch.int32, device=mask.device)
+    sat[1:, 1:] = mask.to(torch.int32).cumsum(0).cumsum(1)
+    cu, cv = torch.round(u).long(), torch.round(v).long()
+    x0, x1 = (cu - radii[:, 0]).clamp(0, w), (cu + radii[:, 0] + 1).clamp(0, w)
+    y0, y1 = (cv - radii[:, 1]).clamp(0, h), (cv + radii[:, 1] + 1).clamp(0, h)
+    flat = sat.reshape(-1)
+    count = flat[y1 * (w + 1) + x1] - flat[y0 * (w + 1) + x1] - flat[y1 * (w + 1) + x0] + flat[y0 * (w + 1) + x0]
+    return count > 0
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> float:

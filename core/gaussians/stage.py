@@ -26,9 +26,10 @@ GsMethod = Literal["auto", "feedforward", "fit"]
 GS_METHODS: tuple[str, ...] = ("auto", "feedforward", "fit")
 DEFAULT_GS_METHOD: GsMethod = "auto"
 """``auto``: ``feedforward`` on the CPU, ``fit`` on CUDA. Measured on this project's CPU (gld8tr-splatter's model
-card): the fit's CPU default takes ~70 CPU-seconds (over 10 minutes on the shared machine) for a 512-px stage
-scene against ~1 CPU-second feed-forward, while the fit reaches a much higher PSNR on the input views; on CUDA
-the fit runs with gsplat at full resolution, so there its quality wins (not measured here: no GPU)."""
+card, ``python -m benchmark.splatter --stage examples/coffee.jpg``): for a 512-px stage scene the fit's CPU default
+takes ~48 CPU-seconds for 160-px splats, feed-forward splats with their colour solve ~1.8 CPU-seconds at 512 px
+and ~0.2 at 160 px, where they reproduce the input photo as well as the fit does; on CUDA the fit runs with
+gsplat at full resolution and also refines geometry for the novel views (not measured here: no GPU)."""
 
 
 def resolve_method(method: str, device: str) -> str:
@@ -40,8 +41,6 @@ def resolve_method(method: str, device: str) -> str:
     cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     return "fit" if cuda else "feedforward"
 GsInit = Literal["points", "feedforward"]
-EVAL_MAX_SIDE = 160
-"""Feed-forward PSNRs are measured at this resolution (the fit's CPU working resolution), so they compare."""
 
 
 def gaussian_stage(
@@ -58,12 +57,14 @@ def gaussian_stage(
     method: GsMethod = DEFAULT_GS_METHOD,
     init: GsInit = "points",
     checkpoint: str | None = None,
+    color_solve: int | None = None,
 ) -> dict[str, Any]:
     """Make Gaussians by ``method``, save to ``output_path`` and ``<stem>.json``; returns the metrics.
 
     ``iters`` / ``max_side``: see ``FitConfig`` (None / -1 pick the device defaults; ``max_side`` is the
     feed-forward working resolution too). ``init``: the fit's starting point. ``checkpoint``: a splatter
-    checkpoint folder instead of the shipped one.
+    checkpoint folder instead of the shipped one. ``color_solve``: conjugate-gradient steps of the feed-forward
+    splats' closed-form colour solve (``core.splatter.color_solve``; None = its default, 0 = off).
     """
     from core.gaussians import FORMATS, save_gaussians
 
@@ -74,13 +75,15 @@ def gaussian_stage(
         raise ValueError(f"Gaussian method must be one of {', '.join(GS_METHODS)}; got {method!r}")
     method = resolve_method(method, device)
     if method == "feedforward":
-        metrics, gaussians = _feedforward(scene, device=device, max_side=max_side, checkpoint=checkpoint)
+        metrics, gaussians = _feedforward(scene, device=device, max_side=max_side, checkpoint=checkpoint,
+                                          solve_iters=color_solve)
     else:
         start = None
         if init == "feedforward":
             from core.splatter.feedforward import feedforward_gaussians
 
-            start = feedforward_gaussians(scene, checkpoint=checkpoint, device=device, max_side=max_side).gaussians
+            start = feedforward_gaussians(scene, checkpoint=checkpoint, device=device, max_side=max_side,
+                                          solve_iters=color_solve).gaussians
         result = fit_gaussians(
             scene, FitConfig(iters=iters, max_side=max_side, seed=seed), device=device, progress=progress,
             on_progress=on_progress, init=start,
@@ -103,16 +106,21 @@ def gaussian_stage(
 
 
 def _feedforward(scene: SceneLike, *, device: str, max_side: int | None, checkpoint: str | None,  # noqa: ANN202
-                 eval_max_side: int | None = EVAL_MAX_SIDE):
-    """Feed-forward splats and their metrics, with PSNR per view measured like the fit's (``EVAL_MAX_SIDE``)."""
+                 eval_max_side: int | None = -1, solve_iters: int | None = None):
+    """Feed-forward splats and their metrics, with PSNR per view measured like the fit's: at the working
+    resolution (``eval_max_side`` -1; or at that longest side, None = full). Splats made at 512 px and drawn at
+    160 px alias (the front splat of the ten under a pixel wins), which read 23 dB for a photo reproduced at 43."""
     import torch
 
     from core.gaussians.fit import _resize_targets, evaluate, pick_renderer
     from core.splatter.feedforward import feedforward_gaussians
 
-    result = feedforward_gaussians(scene, checkpoint=checkpoint, device=device, max_side=max_side)
+    result = feedforward_gaussians(scene, checkpoint=checkpoint, device=device, max_side=max_side,
+                                   solve_iters=solve_iters)
     dev = torch.device(result.device)
     _, render = pick_renderer("auto", dev)
+    if eval_max_side == -1:
+        eval_max_side = max(result.resolution)
     cams, targets = _resize_targets(scene.cameras, scene.views, eval_max_side, dev)
     psnrs = evaluate(result.gaussians.to(dev), cams, targets, render)
     return {**result.summary(), "iterations": 0, "renderer": "splatter-net", "psnr_input_db": round(psnrs[0], 3),

@@ -42,6 +42,16 @@ class SplatterConfig:
     max_scale_gain: float = 1.5
     """The log-scale head is clamped to [-6, this]: a Gaussian grows to at most e^1.5 = 4.5x its initial size,
     which bounds the rasteriser's work (pairs) per Gaussian."""
+    ray_aligned: bool = False
+    """Splats that cannot blur their own view: each sits on its pixel's ray (the depth head moves it along the ray;
+    no lateral offset), is round across the ray (one lateral scale, at most ``lateral_scale_gain`` above
+    ``init_scale_px``) and may stretch *along* the ray by up to ``ray_scale_gain``. A ray-aligned splat projects
+    to its own pixel with a fixed footprint whatever its length, so the input view's render is a fixed,
+    well-conditioned blur that the closed-form colour solve (``core.splatter.color_solve``) undoes, while the
+    stretch along the ray fills the gaps that novel views open at depth edges. The offset and quaternion heads
+    are unused."""
+    lateral_scale_gain: float = 0.0
+    ray_scale_gain: float = 4.0
     init_opacity: float = 0.95
     min_depth: float = 0.05
     max_depth: float = 1000.0

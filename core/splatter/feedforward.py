@@ -3,7 +3,8 @@
 Every view of the scene comes with its camera and its (completed) depth, so the depth channel of the network is
 always fed in the product. Views are merged as the point cloud is: the input view contributes every pixel, each
 later view only its new (inpainted) pixels (``scene.masks``), so surfaces seen twice are not splatted twice.
-Gaussians too faint to ever pass the rasteriser's alpha threshold are dropped.
+Gaussians too faint to ever pass the rasteriser's alpha threshold are dropped. Last, the splats' colours are solved
+in closed form against the input photo (``core.splatter.color_solve``), which undoes the blur of the render.
 """
 
 from __future__ import annotations
@@ -45,10 +46,12 @@ class FeedForwardResult:
     per_view: list[int]  # Gaussians kept from each view
     resolution: tuple[int, int]  # working (width, height) of view 0
     device: str
+    color_solve_iters: int  # conjugate-gradient steps of the closed-form colour solve (0: the network's colours)
 
     def summary(self) -> dict[str, object]:
         return {"num_gaussians": len(self.gaussians), "seconds": round(self.seconds, 3), "per_view": self.per_view,
-                "resolution": list(self.resolution), "device": self.device, "method": "feedforward"}
+                "resolution": list(self.resolution), "device": self.device, "method": "feedforward",
+                "color_solve_iters": self.color_solve_iters}
 
 
 @functools.lru_cache(maxsize=4)
@@ -96,7 +99,7 @@ def predict_view(
     dev = next(model.parameters()).device
     rgb = torch.from_numpy(np.array(image, dtype=np.uint8)).to(dev).permute(2, 0, 1)[None].float() / 255.0
     K = camera.intrinsics.matrix(device=dev)[None]
-    d = None if depth is None else torch.from_numpy(np.ascontiguousarray(depth, np.float32)).to(dev)[None, None]
+    d = None if depth is None else torch.from_numpy(np.array(depth, np.float32)).to(dev)[None, None]
     maps = model(rgb, K, d)
     sel = maps["opacity_logits"][0] > float(np.log(OPACITY_MIN / (1 - OPACITY_MIN)))
     if keep is not None:
@@ -106,10 +109,19 @@ def predict_view(
 
 def feedforward_gaussians(
     scene: ViewsLike, *, model: SplatterNet | None = None, checkpoint: str | None = None, device: str = "auto",
-    max_side: int | None = -1, views: Sequence[int] | None = None,
+    max_side: int | None = -1, views: Sequence[int] | None = None, solve_iters: int | None = None,
 ) -> FeedForwardResult:
     """Splats for ``scene`` (see the module docstring). ``max_side``: working resolution, -1 = full on CUDA and
-    ``DEFAULT_CPU_MAX_SIDE`` on the CPU, None = full."""
+    ``DEFAULT_CPU_MAX_SIDE`` on the CPU, None = full. ``solve_iters``: steps of the closed-form colour solve of
+    all splats against the input photo (view 0) at the working resolution (``core.splatter.color_solve``; None =
+    its default, 0 = the network's colours). Only the photo is an observation: a later view's new pixels are the
+    inpainter's guesses, which the splats made from them already carry, and solving against them too would cost a
+    projection of every splat into every view."""
+    from core.splatter.color_solve import DEFAULT_ITERS, solve_colors
+
+    solve_iters = DEFAULT_ITERS if solve_iters is None else solve_iters
+    if solve_iters < 0:
+        raise InputError(f"colour-solve steps must be >= 0, got {solve_iters}")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_model(checkpoint, device) if model is None else model.to(device).eval()
@@ -122,6 +134,7 @@ def feedforward_gaussians(
         max_side = None if device.startswith("cuda") else DEFAULT_CPU_MAX_SIDE
     t0 = time.perf_counter()
     parts, per_view, resolution = [], [], (0, 0)
+    photo: tuple[Camera, torch.Tensor] | None = None
     for i in views if views is not None else range(len(scene.views)):
         image, cam = np.asarray(scene.views[i]), scene.cameras[i]
         depth = None if depths[i] is None else np.asarray(depths[i], np.float32)
@@ -134,10 +147,16 @@ def feedforward_gaussians(
         g = predict_view(model, image, cam, None if depth is None else depth_r, keep=mask)
         parts.append(g)
         per_view.append(len(g))
+        if i == 0:
+            photo = cam, torch.from_numpy(np.array(image, dtype=np.float32) / 255.0)
+    gaussians = Gaussians.concat(parts)
+    if solve_iters and photo is not None:
+        dev = torch.device(device)
+        gaussians = solve_colors(gaussians.to(dev), [photo[0]], [photo[1].to(dev)], iters=solve_iters)
+        gaussians = gaussians.to(torch.device("cpu"))
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    gaussians = Gaussians.concat(parts)
     seconds = time.perf_counter() - t0
-    log.info("feed-forward Gaussians: %d from %d views at %dx%d in %.2f s on %s", len(gaussians), len(parts),
-             *resolution, seconds, device)
-    return FeedForwardResult(gaussians, seconds, per_view, resolution, device)
+    log.info("feed-forward Gaussians: %d from %d views at %dx%d (colour solve: %d steps) in %.2f s on %s",
+             len(gaussians), len(parts), *resolution, solve_iters, seconds, device)
+    return FeedForwardResult(gaussians, seconds, per_view, resolution, device, solve_iters)

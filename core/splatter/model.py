@@ -147,10 +147,17 @@ class SplatterNet(nn.Module):
         r = rays.permute(0, 2, 3, 1)
         on_ray = torch.cat([r * z[..., None], z[..., None]], dim=-1)
         focal = K[:, 0, 0].to(z)[:, None, None, None]
-        bound = cfg.max_offset * z[..., None] if cfg.offset_px is None else cfg.offset_px * z[..., None] / focal
-        means = on_ray + bound * torch.tanh(off_head)
-        log_scales = (torch.log(z[..., None] / focal * cfg.init_scale_px) + sc_head.clamp(-6.0, cfg.max_scale_gain))
-        quats = q_head + torch.tensor([1.0, 0.0, 0.0, 0.0], device=out.device, dtype=out.dtype)
+        log_base = torch.log(z[..., None] / focal * cfg.init_scale_px)
+        if cfg.ray_aligned:
+            means = on_ray
+            lateral = sc_head[..., :2].mean(dim=-1, keepdim=True).clamp(-6.0, cfg.lateral_scale_gain)
+            log_scales = log_base + torch.cat([lateral, lateral, sc_head[..., 2:].clamp(-6.0, cfg.ray_scale_gain)], -1)
+            quats = ray_quaternion(r)
+        else:
+            bound = cfg.max_offset * z[..., None] if cfg.offset_px is None else cfg.offset_px * z[..., None] / focal
+            means = on_ray + bound * torch.tanh(off_head)
+            log_scales = log_base + sc_head.clamp(-6.0, cfg.max_scale_gain)
+            quats = q_head + torch.tensor([1.0, 0.0, 0.0, 0.0], device=out.device, dtype=out.dtype)
         opacity_logits = op_head + math.log(cfg.init_opacity / (1 - cfg.init_opacity))
         sh = sh_head.reshape(B, H, W, cfg.sh_bases, 3)
         dc = rgb_to_sh_dc(rgb.permute(0, 2, 3, 1))
@@ -213,6 +220,15 @@ class SplatterNet(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def ray_quaternion(rays: torch.Tensor) -> torch.Tensor:
+    """(w, x, y, z) quaternions [..., 4] that turn the camera's z axis onto the rays through ``(x/z, y/z)`` [..., 2]
+    (the shortest rotation: its axis is z x ray)."""
+    d = torch.cat([rays, torch.ones_like(rays[..., :1])], dim=-1)
+    d = d / d.norm(dim=-1, keepdim=True)
+    q = torch.stack([1.0 + d[..., 2], -d[..., 1], d[..., 0], torch.zeros_like(d[..., 0])], dim=-1)
+    return q / q.norm(dim=-1, keepdim=True)
 
 
 def quat_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

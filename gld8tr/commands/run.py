@@ -69,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where --gs-method fit starts: the point cloud or the feed-forward splats")
     parser.add_argument("--gs-checkpoint", dest="gs_checkpoint", default=None, metavar="DIR",
                         help="splatter checkpoint folder (default: the shipped core/weights/gld8tr-splatter)")
+    parser.add_argument("--gs-color-solve", dest="gs_color_solve", type=int, default=None, metavar="STEPS",
+                        help="feed-forward splats: conjugate-gradient steps of the closed-form colour solve that "
+                             "undoes the render's blur on the views (default 4; 0 keeps the network's colours)")
     parser.add_argument("--gs-iters", dest="gs_iters", type=int, default=None,
                         help="Gaussian fitting iterations (default: 1000 on CUDA, 300 on CPU)")
     parser.add_argument("--gs-axes", dest="gs_axes", choices=["opencv", "opengl"], default="opencv",
@@ -102,6 +105,8 @@ def main(args: argparse.Namespace) -> int:
             raise InputError(f"--video-frames must be at least 1, got {args.video_frames}")
     if args.max_side < 0:
         raise InputError(f"--max-side must be >= 0, got {args.max_side}")
+    if args.gs_color_solve is not None and args.gs_color_solve < 0:
+        raise InputError(f"--gs-color-solve must be >= 0, got {args.gs_color_solve}")
     from core.pipeline import parse_fov
 
     fov = parse_fov(args.fov)
@@ -143,7 +148,8 @@ def main(args: argparse.Namespace) -> int:
                                 mesh_path=args.mesh, video_path=args.video, video_frames=args.video_frames,
                                 gs_iters=args.gs_iters, gs_axes=args.gs_axes,
                                 gs_method=args.gs_method or "auto",
-                                gs_init=args.gs_init, gs_checkpoint=args.gs_checkpoint, device=args.device,
+                                gs_init=args.gs_init, gs_checkpoint=args.gs_checkpoint,
+                                gs_color_solve=args.gs_color_solve, device=args.device,
                                 seed=args.seed, progress=args.progress)
     except OSError as exc:
         raise InputError(f"cannot write {exc.filename or output}: {exc.strerror or exc}") from None

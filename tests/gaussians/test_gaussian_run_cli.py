@@ -40,3 +40,10 @@ def test_run_rejects_a_bad_gaussian_suffix_before_working(tmp_path, capsys):
     rc = cli_main(["run", "--image", str(PHOTO), "--gaussians", str(tmp_path / "g.obj")])
     assert rc == 2 and "--gaussians" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_run_rejects_a_negative_colour_solve_before_working(tmp_path, capsys):
+    rc = cli_main(["run", "--image", str(PHOTO), "-o", str(tmp_path / "s.ply"), "--gaussians", str(tmp_path / "g.ply"),
+                   "--gs-color-solve", "-1"])
+    assert rc == 2 and "--gs-color-solve" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

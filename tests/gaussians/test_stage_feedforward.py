@@ -39,6 +39,24 @@ def test_feedforward_merges_views_by_their_new_pixels(checkpoint):
     torch.testing.assert_close(result.gaussians.means[: 40 * 30], expected, atol=1e-4, rtol=1e-4)
 
 
+def test_feedforward_solve_sharpens_the_input_view():
+    torch.manual_seed(0)
+    model = SplatterNet(SplatterConfig(base_channels=4, channel_mults=(1, 2), groups=2, init_scale_px=0.3))
+    scene = room_scene(48, 36)
+    scene.masks[1][:, :12] = True
+    plain = feedforward_gaussians(scene, model=model, device="cpu", solve_iters=0)
+    solved = feedforward_gaussians(scene, model=model, device="cpu", solve_iters=4)
+    assert plain.color_solve_iters == 0 and solved.summary()["color_solve_iters"] == 4
+    torch.testing.assert_close(solved.gaussians.means, plain.gaussians.means)
+    from core.gaussians.fit import _resize_targets, evaluate
+
+    cams, targets = _resize_targets(scene.cameras, scene.views, None, torch.device("cpu"))
+    p0, s0 = evaluate(plain.gaussians, cams[:1], targets[:1])[0], evaluate(solved.gaussians, cams[:1], targets[:1])[0]
+    assert s0 > p0 + 3, (p0, s0)
+    with pytest.raises(InputError, match=">= 0"):
+        feedforward_gaussians(scene, model=model, device="cpu", solve_iters=-1)
+
+
 def test_stage_writes_viewable_splats_and_metrics(tmp_path, checkpoint):
     scene = room_scene(48, 36)
     summary = gaussian_stage(scene, tmp_path / "ff.splat", method="feedforward", device="cpu",

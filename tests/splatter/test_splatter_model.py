@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -136,3 +138,30 @@ def test_gradients_through_the_reference_renderer_match_finite_differences():
             bias[channel] += h
         numeric = (up - down) / (2 * h)
         assert abs(numeric - float(grad[channel])) <= 1e-4 * max(1.0, abs(numeric)), (channel, numeric, grad[channel])
+
+
+def test_ray_aligned_splats_keep_their_pixel_and_footprint_in_the_input_view():
+    """However far a ray-aligned splat stretches along its ray, it projects onto its own pixel with the footprint
+    of its lateral scale: the input view's blur does not depend on what the net does for novel views."""
+    from core.camera import Camera, Intrinsics
+    from core.gaussians.rasterize import camera_tensors, project_gaussians
+
+    config = SplatterConfig(base_channels=4, channel_mults=(1, 2), groups=2, ray_aligned=True, init_scale_px=0.3)
+    rgb, K, depth = _inputs()
+    cam = Camera(Intrinsics.from_fov(16, 12, 60.0), torch.eye(4))
+    Kc, w2c, w, h = camera_tensors(cam, "cpu", torch.float32)
+    footprints = []
+    for ray_gain in (0.0, 3.0):
+        net = SplatterNet(config).eval()
+        with torch.no_grad():
+            net.head[-1].bias[7] = ray_gain  # the along-ray scale head
+            maps = net(rgb, K, depth)
+        g = SplatterNet.gaussians(maps, 0)
+        proj = project_gaussians(g, Kc, w2c, w, h)
+        u, v = torch.meshgrid(torch.arange(12.0), torch.arange(16.0), indexing="ij")
+        pix = torch.stack([v.reshape(-1), u.reshape(-1)], dim=-1)[proj["ids"]]
+        torch.testing.assert_close(proj["means2d"].detach(), pix, atol=1e-3, rtol=0)
+        footprints.append(proj["conics"].detach()[torch.argsort(proj["ids"])])
+        scales = g.log_scales.exp()
+        assert torch.allclose(scales[:, 2] / scales[:, 0], torch.full_like(scales[:, 0], math.exp(ray_gain)), rtol=1e-4)
+    torch.testing.assert_close(footprints[0], footprints[1], atol=1e-3, rtol=1e-3)
