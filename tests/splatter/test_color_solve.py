@@ -96,3 +96,12 @@ def test_bad_targets_are_clear_errors():
         solve_colors(g, [cam], [torch.zeros(H + 1, W, 3)])
     with pytest.raises(InputError, match="one target"):
         solve_colors(g, [cam, cam], [torch.zeros(H, W, 3)])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_solve_on_cuda_matches_the_cpu():
+    g, cam, _ = _pixel_splats(seed=4)
+    photo = torch.rand(H, W, 3, generator=torch.Generator().manual_seed(6))
+    cpu = solve_colors(g, [cam], [photo], iters=5)
+    gpu = solve_colors(g.to("cuda"), [cam], [photo.cuda()], iters=5)
+    torch.testing.assert_close(gpu.sh.cpu(), cpu.sh, atol=1e-3, rtol=1e-3)
