@@ -56,7 +56,7 @@ def quality(checkpoint: Path, cache_dir: Path, solve_iters: int = 0) -> dict[str
     from core.splatter import SplatterNet
     from core.splatter.color_solve import solve_colors
     from training.splatter_config import SplatterTrainConfig
-    from training.splatter_trainer import load_data, render_views, ssim, view_camera
+    from training.splatter_trainer import load_data, predict_maps, render_maps, ssim, view_camera
 
     run = checkpoint.parent
     cfg = SplatterTrainConfig.load(run / "train.yaml")
@@ -69,10 +69,10 @@ def quality(checkpoint: Path, cache_dir: Path, solve_iters: int = 0) -> dict[str
     for i in range(len(val)):
         batch = val.batch(np.array([i]), cfg.input_depth)
         pd = val.batch(np.array([i]), point_depth)["input_depth"][0, 0]
-        imgs = render_views(model, batch, cfg.input_depth, rasterize_reference, list(range(val.images.shape[1])))[0]
+        maps = predict_maps(model, batch, cfg.input_depth)
+        imgs = render_maps(maps, batch, rasterize_reference, list(range(val.images.shape[1])))[0]
         if solve_iters:
-            depth = batch["input_depth"] if cfg.input_depth != "none" else None
-            g = SplatterNet.gaussians(model(batch["rgb"][:, 0], batch["K"][:, 0], depth), 0)
+            g = SplatterNet.gaussians(maps, 0)
             cams = [view_camera(batch["K"][0, v], batch["poses"][0, v], H, W) for v in range(val.images.shape[1])]
             solved = solve_colors(g, cams[:1], [batch["rgb"][0, 0].permute(1, 2, 0)], iters=solve_iters)
             for v, cam in enumerate(cams):

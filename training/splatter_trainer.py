@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.camera import Camera, Intrinsics, pixel_grid
+from core.camera import Camera, Intrinsics, unproject_depth
 from core.errors import InputError
 from core.splatter import SplatterNet
 from training.splatter_config import SplatterTrainConfig
@@ -49,9 +49,13 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def render_views(model: SplatterNet, batch: dict[str, torch.Tensor], input_depth: str, render, views: list[int]):  # noqa: ANN001, ANN201
     """Per scene of the batch, the renders [H, W, 3] of ``views`` (indices into the batch's views)."""
-    rgb, K = batch["rgb"], batch["K"]
+    return render_maps(predict_maps(model, batch, input_depth), batch, render, views)
+
+
+def predict_maps(model: SplatterNet, batch: dict[str, torch.Tensor], input_depth: str) -> dict[str, torch.Tensor]:
+    """The network's per-pixel Gaussian maps for the batch's input views (view 0), fed depth unless ``none``."""
     depth = batch["input_depth"] if input_depth != "none" else None
-    return render_maps(model(rgb[:, 0], K[:, 0], depth), batch, render, views)
+    return model(batch["rgb"][:, 0], batch["K"][:, 0], depth)
 
 
 def render_maps(maps: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], render, views: list[int]):  # noqa: ANN001, ANN201
@@ -70,13 +74,10 @@ def geometry_departure(maps: dict[str, torch.Tensor], K: torch.Tensor, depth: to
     correction along the ray plus the 3D offset. A light L1 penalty on it keeps splats on the input depth unless
     the novel views need them elsewhere, which is what the closed-form colour solve needs on the input views."""
     z = maps["depth"]
-    B, H, W = z.shape
-    u, v = pixel_grid(H, W, z.device)
-    rays = torch.stack([(u[None] - K[:, 0, 2, None, None]) / K[:, 0, 0, None, None],
-                        (v[None] - K[:, 1, 2, None, None]) / K[:, 1, 1, None, None], torch.ones_like(z)], dim=-1)
     ref = z if depth is None else torch.where(depth[:, 0] > 0, depth[:, 0], z)
+    lifted = torch.stack([unproject_depth(ref[b], K[b]) for b in range(len(ref))])
     footprint = (ref / K[:, 0, 0, None, None]).clamp_min(1e-6)
-    return ((maps["means"] - rays * ref[..., None]).norm(dim=-1) / footprint).mean()
+    return ((maps["means"] - lifted).norm(dim=-1) / footprint).mean()
 
 
 def load_data(cfg: SplatterTrainConfig, out: Path) -> tuple[ViewCache, ViewCache]:
@@ -166,8 +167,7 @@ class SplatterTrainer:
             rng = np.random.default_rng([cfg.seed, step, 1])
             targets = sorted(rng.choice(targets, cfg.targets_per_step, replace=False).tolist())
         views = [0, *targets] if cfg.render_input_view else targets
-        depth = batch["input_depth"] if cfg.input_depth != "none" else None
-        maps = self.model(batch["rgb"][:, 0], batch["K"][:, 0], depth)
+        maps = predict_maps(self.model, batch, cfg.input_depth)
         renders = render_maps(maps, batch, self.render, views)
         terms = []
         for b, imgs in enumerate(renders):
@@ -179,6 +179,7 @@ class SplatterTrainer:
                 terms.append(term)
         loss = torch.stack(terms).mean()
         if cfg.lambda_geometry:
+            depth = batch["input_depth"] if cfg.input_depth != "none" else None
             loss = loss + cfg.lambda_geometry * geometry_departure(maps, batch["K"][:, 0], depth)
         return loss
 

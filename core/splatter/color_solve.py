@@ -16,7 +16,6 @@ scene). A small damping towards the starting colours keeps splats that no marked
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,8 +25,6 @@ from core.camera import Camera
 from core.errors import InputError
 from core.gaussians.model import SH_C0, Gaussians
 from core.gaussians.rasterize import pair_weights
-
-log = logging.getLogger(__name__)
 
 DEFAULT_ITERS = 4
 """Conjugate-gradient steps. On the coffee photo's ``stage`` scene at 160 px the input view reads 36.3 / 38.8 /
