@@ -23,6 +23,9 @@ class ModelSection(_Strict):
     mono_log_scale: float = 1.0
     fill_prior: Literal["nearest", "push_pull", "background", "laplacian", "bilateral", "colorization",
                         "none"] = "nearest"
+    mixture_priors: list[Literal["nearest", "push_pull", "background", "laplacian", "bilateral",
+                                 "colorization"]] = Field(default_factory=list)
+    row_coordinate: bool = False
 
 
 class SyntheticSection(_Strict):
@@ -93,7 +96,7 @@ class TrainConfig(_Strict):
     """Weight of an L1 loss on depth (not log depth) in the holes of completion samples, in units of the known
     depth's median: log losses weigh a far pixel's error in metres down by its depth, the hole MAE in metres
     that the benchmark reports does not."""
-    select_metric: Literal["hole_absrel", "hole_mae"] = "hole_absrel"
+    select_metric: Literal["hole_absrel", "hole_mae", "frame_scaled_absrel"] = "hole_absrel"
     """Validation metric (lower is better) that picks the checkpoint kept in ``OUT/best``."""
     ema_decay: float = 0.995
     teacher: str | None = None

@@ -50,6 +50,7 @@ def net_config(cfg: TrainConfig) -> DepthNetConfig:
     return DepthNetConfig(
         base_channels=m.base_channels, channel_mults=tuple(m.channel_mults), groups=m.groups,
         mono_log_scale=m.mono_log_scale, fill_prior=m.fill_prior,
+        mixture_priors=tuple(m.mixture_priors), row_coordinate=m.row_coordinate,
     )
 
 
@@ -340,15 +341,25 @@ class Trainer:
 
 
 def _warm_start(model: DepthCompletionNet, ckpt: str) -> None:
-    """Copy the weights of checkpoint ``ckpt`` into ``model``; the architecture must match (the fill prior may
-    differ: it changes what the seventh input channel holds, not the weights' shapes)."""
+    """Copy the weights of checkpoint ``ckpt`` into ``model``; the architecture must match, except that the fill
+    prior may differ (it changes what the seventh input channel holds, not the weights' shapes) and the model may
+    add mixture fills: their input channels and logits start at zero, so the warm-started net first predicts the
+    uniform mixture of its own prediction and the fills."""
     src = DepthCompletionNet.from_pretrained(ckpt)
     a, b = src.config.to_dict(), model.config.to_dict()
-    a.pop("fill_prior"), b.pop("fill_prior")
-    if a != b or src.config.in_channels != model.config.in_channels:
+    for d in (a, b):
+        d.pop("fill_prior"), d.pop("mixture_priors"), d.pop("row_coordinate")
+    if a != b or src.config.mixture_priors != model.config.mixture_priors[: len(src.config.mixture_priors)]:
         raise InputError(f"init: {ckpt} has architecture {src.config.to_dict()}, the recipe asks for "
                          f"{model.config.to_dict()}")
-    model.load_state_dict(src.state_dict(), strict=True)
+    state = model.state_dict()
+    for k, v in src.state_dict().items():
+        if state[k].shape == v.shape:
+            state[k] = v
+        else:  # the stem's extra input channels, the head's extra logits: leading slices copied, the rest zero
+            state[k] = torch.zeros_like(state[k])
+            state[k][tuple(slice(0, n) for n in v.shape)] = v
+    model.load_state_dict(state, strict=True)
     log.info("warm start from %s", ckpt)
 
 

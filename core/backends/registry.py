@@ -19,7 +19,7 @@ Kind = Literal["inpainter", "depth_estimator", "depth_completer"]
 DEFAULT_INPAINTER = "patchmatch"
 DEFAULT_DEPTH_MODEL = "gld8tr"
 
-COMPLETION_BASELINES = ("aligned-mono", "nearest", "laplacian", "colorization", "bilateral")
+COMPLETION_BASELINES = ("aligned-mono", "nearest", "laplacian", "background", "colorization", "bilateral")
 """The depth-completion baselines every evaluation compares a network with, by registry name: training validation
 (``gld8tr train --eval``), the model card and ``gld8tr benchmark`` all run these same backends under these names."""
 

@@ -290,7 +290,8 @@ class DepthCompletionNet(nn.Module):
         for c_deep, c_skip in zip(reversed(chans[1:]), reversed(chans[:-1]), strict=True):
             self.fuse.append(nn.Conv2d(c_deep + c_skip, c_skip, 3, padding=1))
             self.dec.append(ResBlock(c_skip, cfg.groups))
-        self.head = nn.Sequential(_norm(chans[0], cfg.groups), nn.SiLU(), nn.Conv2d(chans[0], 1, 3, padding=1))
+        self.head = nn.Sequential(_norm(chans[0], cfg.groups), nn.SiLU(),
+                                  nn.Conv2d(chans[0], cfg.out_channels, 3, padding=1))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 
@@ -304,7 +305,7 @@ class DepthCompletionNet(nn.Module):
 
     def _inputs(
         self, rgb: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         B, _, H, W = rgb.shape
         assert rgb.shape[1] == 3 and depth.shape == (B, 1, H, W) and mask.shape == (B, 1, H, W), (
             f"rgb {tuple(rgb.shape)}, depth {tuple(depth.shape)}, mask {tuple(mask.shape)}"
@@ -315,13 +316,21 @@ class DepthCompletionNet(nn.Module):
         ratio = (depth.clamp_min(1e-6).log() - log_s[:, None, None, None]).clamp(-m, m) * known
         flag = known.flatten(1).amax(dim=1)[:, None, None, None].expand(B, 1, H, W)
         channels = [(rgb - _RGB_MEAN) / _RGB_STD, ratio, known, flag]
-        fill = None
-        if self.config.fill_prior != "none":
-            prior = _FILL_PRIORS[self.config.fill_prior]
-            guide = (rgb,) if self.config.fill_prior in _IMAGE_GUIDED_PRIORS else ()
-            fill = prior(ratio, known, *guide).detach()
-            channels.append(fill)
-        return torch.cat(channels, dim=1), log_s, fill
+        fills = [self._fill(name, ratio, known, rgb) for name in self._fill_names()]
+        channels.extend(fills)
+        if self.config.row_coordinate:
+            rows = torch.linspace(-1.0, 1.0, H, device=rgb.device, dtype=rgb.dtype)
+            channels.append(rows[None, None, :, None].expand(B, 1, H, W))
+        return torch.cat(channels, dim=1), log_s, fills
+
+    def _fill_names(self) -> list[str]:
+        cfg = self.config
+        return [] if cfg.fill_prior == "none" else [cfg.fill_prior, *cfg.mixture_priors]
+
+    @staticmethod
+    def _fill(name: str, ratio: torch.Tensor, known: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        guide = (rgb,) if name in _IMAGE_GUIDED_PRIORS else ()
+        return _FILL_PRIORS[name](ratio, known, *guide).detach()
 
     def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
         H, W = x.shape[-2:]
@@ -336,7 +345,7 @@ class DepthCompletionNet(nn.Module):
     # ------------------------------------------------------------------------------------------- forward
     def predict_log(self, rgb: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Log metric depth [B,1,H,W], unclamped (the training losses live in log space)."""
-        x, log_s, fill = self._inputs(rgb, depth, mask)
+        x, log_s, fills = self._inputs(rgb, depth, mask)
         x, H, W = self._pad(x)
         h = self.enc[0](self.stem(x))
         skips = [h]
@@ -347,10 +356,21 @@ class DepthCompletionNet(nn.Module):
         for fuse, block, skip in zip(self.fuse, self.dec, reversed(skips[:-1]), strict=True):
             h = F.interpolate(h, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             h = block(fuse(torch.cat([h, skip], dim=1)))
-        out = self.head(h)[..., :H, :W]
-        if fill is not None:
-            out = out + fill
+        head = self.head(h)[..., :H, :W]
+        out = head[:, :1]
+        if fills:
+            out = out + fills[0]
+        if self.config.mixture_priors:
+            out = self._mix(out, fills[1:], head[:, 1:], x[:, 5:6, :H, :W])
         return out + log_s[:, None, None, None]
+
+    @staticmethod
+    def _mix(own: torch.Tensor, fills: list[torch.Tensor], logits: torch.Tensor, flag: torch.Tensor) -> torch.Tensor:
+        """Softmax-weighted mean of the net's own log ratio and the fills'; with nothing known, the net's own."""
+        nothing_known = flag < 0.5
+        logits = torch.cat([logits[:, :1], logits[:, 1:].masked_fill(nothing_known, float("-inf"))], dim=1)
+        weights = torch.softmax(logits, dim=1)
+        return (weights * torch.cat([own, *fills], dim=1)).sum(dim=1, keepdim=True)
 
     @staticmethod
     def meet_known(

@@ -1,0 +1,99 @@
+"""The depth net's per-pixel mixture of classical fills and its row-coordinate input (issue 15)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.depthnet import DepthCompletionNet, DepthNetConfig
+from core.depthnet.model import nearest_fill
+from training.trainer import _warm_start
+
+PLAIN = DepthNetConfig(base_channels=8, channel_mults=(1, 2, 4), groups=4, fill_prior="laplacian")
+MIXED = DepthNetConfig(base_channels=8, channel_mults=(1, 2, 4), groups=4, fill_prior="laplacian",
+                       mixture_priors=("background", "nearest"), row_coordinate=True)
+
+
+def _net(config: DepthNetConfig, seed: int = 0) -> DepthCompletionNet:
+    torch.manual_seed(seed)
+    net = DepthCompletionNet(config)
+    with torch.no_grad():
+        for p in net.head.parameters():
+            p.normal_(0, 0.1)
+    return net.eval()
+
+
+def _inputs(b: int = 2, h: int = 29, w: int = 41, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(seed)
+    rgb = torch.rand(b, 3, h, w, generator=g)
+    depth = 1 + 4 * torch.rand(b, 1, h, w, generator=g)
+    mask = (torch.rand(b, 1, h, w, generator=g) > 0.6).float()
+    return rgb, depth * mask, mask
+
+
+def test_config_counts_channels_and_rejects_unknown_fills() -> None:
+    assert MIXED.in_channels == PLAIN.in_channels + 3 and MIXED.out_channels == 4 and PLAIN.out_channels == 1
+    with pytest.raises(ValueError, match="mixture_priors"):
+        DepthNetConfig(fill_prior="laplacian", mixture_priors=("median",))
+    with pytest.raises(ValueError, match="mixture_priors"):
+        DepthNetConfig(fill_prior="none", mixture_priors=("nearest",))
+
+
+def test_a_dominant_logit_returns_that_fill_and_nothing_known_ignores_the_fills() -> None:
+    net = _net(MIXED)
+    rgb, depth, mask = _inputs()
+    with torch.no_grad():
+        mono_before = net.predict_log(rgb, torch.zeros_like(depth), torch.zeros_like(mask))
+        net.head[-1].bias[3] = 60.0  # the nearest fill's logit (own, background, nearest)
+        chosen = net.predict_log(rgb, depth, mask)
+        mono_after = net.predict_log(rgb, torch.zeros_like(depth), torch.zeros_like(mask))
+        log_s = net.reference_log_scale(depth, mask)[:, None, None, None]
+        known = (mask > 0.5) & (depth > 0)
+        ratio = (depth.clamp_min(1e-6).log() - log_s) * known
+        expected = nearest_fill(ratio, known) + log_s
+    torch.testing.assert_close(chosen, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(mono_after, mono_before)
+
+
+def test_mixture_net_stays_scale_equivariant_and_round_trips(tmp_path) -> None:
+    net = _net(MIXED, seed=2)
+    rgb, depth, mask = _inputs(seed=3)
+    with torch.no_grad():
+        a, b = net(rgb, depth, mask), net(rgb, 2.5 * depth, mask)
+    torch.testing.assert_close(b, 2.5 * a, rtol=1e-4, atol=1e-5)
+    net.save_pretrained(tmp_path / "ckpt")
+    loaded = DepthCompletionNet.from_pretrained(tmp_path / "ckpt")
+    assert loaded.config == net.config
+    with torch.no_grad():
+        assert torch.equal(loaded(rgb, depth, mask), a)
+
+
+def test_warm_start_into_a_mixture_net_keeps_the_monocular_prediction(tmp_path) -> None:
+    """New inputs and logits start at zero: with nothing known the grown net is the source net exactly, and with
+    depth known it is the uniform mixture of the source's prediction and the fills."""
+    src = _net(PLAIN, seed=4)
+    src.save_pretrained(tmp_path / "src")
+    grown = DepthCompletionNet(MIXED)
+    _warm_start(grown, str(tmp_path / "src"))
+    grown.eval()
+    rgb, depth, mask = _inputs(seed=5)
+    zero = torch.zeros_like(depth)
+    with torch.no_grad():
+        torch.testing.assert_close(grown.predict_log(rgb, zero, zero), src.predict_log(rgb, zero, zero))
+        own = src.predict_log(rgb, depth, mask)
+        mixed = grown.predict_log(rgb, depth, mask)
+    assert not torch.allclose(mixed, own)
+
+
+def test_row_coordinate_is_the_last_input_channel_and_moves_the_prediction() -> None:
+    net = _net(MIXED)
+    rgb, depth, mask = _inputs(b=1, h=23, w=17)
+    x, _, _ = net._inputs(rgb, depth, mask)
+    assert x.shape[1] == MIXED.in_channels
+    torch.testing.assert_close(x[0, -1, :, 5], torch.linspace(-1, 1, 23))
+    assert torch.equal(x[0, -1], x[0, -1, :, :1].expand(23, 17))
+    with torch.no_grad():
+        before = net.predict_log(rgb, depth, mask)
+        net.stem.weight[:, -1] += 0.5
+        after = net.predict_log(rgb, depth, mask)
+    assert not torch.allclose(before, after)
