@@ -66,12 +66,12 @@ def weights_version(spec: str) -> str:
     from core.backends.registry import parse_spec
 
     name, arg = parse_spec(spec)
-    if name == "aligned-mono":
-        return weights_version(arg or "gld8tr")
-    if name == "gld8tr":
-        from core.depthnet import SHIPPED_DIR
+    if name == "aligned-mono" and arg:
+        return weights_version(arg)
+    if name in ("gld8tr", "aligned-mono"):  # aligned-mono's default estimator is the shipped monocular checkpoint
+        from core.depthnet import SHIPPED_DIR, SHIPPED_MONO_DIR
 
-        folder = Path(SHIPPED_DIR)
+        folder = Path(SHIPPED_MONO_DIR if name == "aligned-mono" else SHIPPED_DIR)
     elif name == "ckpt" and arg:
         folder = Path(arg)
     else:

@@ -1,7 +1,8 @@
-"""Depth backends over :class:`core.depthnet.DepthCompletionNet`: ``gld8tr`` (the shipped weights in
-``core/weights/gld8tr-depth/``) and ``ckpt:DIR`` (any folder written by ``gld8tr train`` or ``save_pretrained``).
+"""Depth backends over :class:`core.depthnet.DepthCompletionNet`: ``gld8tr`` (the shipped weights: the completer in
+``core/weights/gld8tr-depth/``, the estimator in ``core/weights/gld8tr-depth-mono/``) and ``ckpt:DIR`` (any folder
+written by ``gld8tr train`` or ``save_pretrained``, for both).
 
-The estimator is the completer with nothing known. The completer returns the known depth *exactly* on known
+An estimator is a completer with nothing known. The completer returns the known depth *exactly* on known
 pixels (the pipeline merges new points next to old ones and relies on that); only unknown pixels come from the
 network, bent to meet the known depth without a step (:meth:`DepthCompletionNet.meet_known`). Images whose long
 side exceeds ``max_side`` pixels are completed at that working resolution (so that holes and scene extent look to
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from core.depthnet import SHIPPED_DIR, DepthCompletionNet
+from core.depthnet import SHIPPED_DIR, SHIPPED_MONO_DIR, DepthCompletionNet
 from core.errors import InputError
 from core.vram import resolve_device
 
@@ -118,11 +119,11 @@ def _load(path: str | Path, name: str, device: str, max_side: int | None) -> Net
     return NetworkDepthCompleter(model, name=name, device=device, max_side=max_side)
 
 
-def _shipped(arg: str | None) -> tuple[Path, str]:
+def _shipped(arg: str | None, folder: Path = SHIPPED_DIR) -> tuple[Path, str]:
     if arg:
         raise InputError(f"the 'gld8tr' depth model takes no argument (got {arg!r}); use ckpt:DIR for another "
                          "checkpoint")
-    return SHIPPED_DIR, "gld8tr"
+    return folder, "gld8tr"
 
 
 def _checkpoint(arg: str | None) -> tuple[str | Path, str]:
@@ -140,7 +141,8 @@ def build_shipped_completer(arg: str | None = None, *, device: str = "cpu", max_
 
 def build_shipped_estimator(arg: str | None = None, *, device: str = "cpu", max_side: int | None = DEFAULT_MAX_SIDE,
                             **options: object) -> NetworkDepthEstimator:
-    return NetworkDepthEstimator(build_shipped_completer(arg, device=device, max_side=max_side))
+    """Registry factory for the ``gld8tr`` estimator: the monocular checkpoint ``core/weights/gld8tr-depth-mono``."""
+    return NetworkDepthEstimator(_load(*_shipped(arg, SHIPPED_MONO_DIR), device, max_side))
 
 
 def build_completer(arg: str | None, *, device: str = "cpu", max_side: int | None = DEFAULT_MAX_SIDE,
