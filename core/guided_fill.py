@@ -28,37 +28,37 @@ def grey(image: np.ndarray) -> np.ndarray:
     return img if img.ndim == 2 else img[..., :3] @ GREY_WEIGHTS
 
 
-def colorization_weights(gray: np.ndarray, radius: int = 1) -> sparse.csr_matrix:
+def colorization_weights(gray: np.ndarray, radius: int = 1, rows: np.ndarray | None = None) -> sparse.csr_matrix:
     """The row-stochastic affinity matrix W [HW, HW] of Levin's colourisation (NYU toolbox constants).
 
     Row ``r`` holds the neighbours ``s`` of pixel ``r`` in its (2 radius + 1)^2 window (itself excluded) with
     weights ``exp(-(Y_s - Y_r)^2 / c)``, normalised to sum 1, where ``c`` = 0.6 x the variance of the window
     (itself included), raised so that the most similar neighbour keeps weight >= 0.01, and at least 2e-6.
+    ``rows`` (flat pixel indices) builds only those rows, [len(rows), HW]: the fill needs the unknown pixels' rows
+    alone, a fraction of the image.
     """
     H, W = gray.shape
+    flat = np.arange(H * W) if rows is None else np.asarray(rows, dtype=np.int64)
+    ys, xs = np.divmod(flat, W)
     offsets = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1) if dy or dx]
     pad = np.pad(gray, radius, mode="constant", constant_values=np.nan)
-    nb = np.stack([pad[radius + dy : radius + dy + H, radius + dx : radius + dx + W] for dy, dx in offsets])
-    inside = np.isfinite(nb)  # [K, H, W]
-    window = np.concatenate([nb, gray[None]], axis=0)
-    var = np.nanvar(window, axis=0)
-    diff2 = np.where(inside, (nb - gray[None]) ** 2, np.inf)
-    c = 0.6 * var
-    min_gap = diff2.min(axis=0)
-    c = np.maximum(c, -min_gap / np.log(0.01))
-    c = np.maximum(c, 2e-6)
+    centre = gray[ys, xs]
+    nb = np.stack([pad[ys + radius + dy, xs + radius + dx] for dy, dx in offsets])  # [K, n]
+    inside = np.isfinite(nb)
+    var = np.nanvar(np.concatenate([nb, centre[None]], axis=0), axis=0)
+    diff2 = np.where(inside, (nb - centre[None]) ** 2, np.inf)
+    c = np.maximum(np.maximum(0.6 * var, -diff2.min(axis=0) / np.log(0.01)), 2e-6)
     w = np.where(inside, np.exp(-np.where(inside, diff2, 0.0) / c[None]), 0.0)
     w /= w.sum(axis=0, keepdims=True)
-    rows_i, cols_i = np.indices((H, W))
-    flat = (rows_i * W + cols_i).ravel()
     row_idx, col_idx, vals = [], [], []
+    local = np.arange(len(flat))
     for k, (dy, dx) in enumerate(offsets):
-        ok = inside[k].ravel()
-        row_idx.append(flat[ok])
-        col_idx.append(((rows_i + dy) * W + (cols_i + dx)).ravel()[ok])
-        vals.append(w[k].ravel()[ok])
+        ok = inside[k]
+        row_idx.append(local[ok])
+        col_idx.append(((ys + dy) * W + (xs + dx))[ok])
+        vals.append(w[k][ok])
     return sparse.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(row_idx), np.concatenate(col_idx))), shape=(H * W, H * W)
+        (np.concatenate(vals), (np.concatenate(row_idx), np.concatenate(col_idx))), shape=(len(flat), H * W)
     )
 
 
@@ -78,10 +78,9 @@ def colorization_fill(
     out = values.astype(np.float64).copy()
     n = int(unknown.sum())
     if n:
-        Wm = colorization_weights(grey(image))
         u = np.flatnonzero(unknown.ravel())
         k = np.flatnonzero(known.ravel())
-        Wu = Wm[u]
+        Wu = colorization_weights(grey(image), rows=u)
         A = sparse.identity(n, format="csc") - Wu[:, u].tocsc()
         rhs = Wu[:, k] @ values.ravel()[k]
         # Every unknown region touches a known pixel through positive weights (weights never vanish: c is
@@ -135,21 +134,29 @@ def bilateral_fill(
         any_known = filled.flatten(1).amax(dim=1)[:, None, None, None] > 0
         todo = (filled < 0.5) & any_known
         while bool(todo.any()):
-            vpad = F.pad(out, (r, r, r, r))
-            fpad = F.pad(filled, (r, r, r, r))
-            num = torch.zeros_like(out)
-            den = torch.zeros_like(out)
+            # Each round only touches the bounding box of the pixels still to fill (plus the r-pixel ring their
+            # neighbours live in): the same arithmetic, 3-5x less of it for the strips a turning camera opens.
+            rows, cols = todo.flatten(0, 2).any(dim=1), todo.flatten(0, 2).any(dim=0)
+            y0, y1 = int(rows.nonzero()[0]), int(rows.nonzero()[-1]) + 1
+            x0, x1 = int(cols.nonzero()[0]), int(cols.nonzero()[-1]) + 1
+            cy0, cy1, cx0, cx1 = max(0, y0 - r), min(H, y1 + r), max(0, x0 - r), min(W, x1 + r)
+            box = (..., slice(y0, y1), slice(x0, x1))
+            pads = (r - (x0 - cx0), r - (cx1 - x1), r - (y0 - cy0), r - (cy1 - y1))
+            vpad = F.pad(out[..., cy0:cy1, cx0:cx1], pads)
+            fpad = F.pad(filled[..., cy0:cy1, cx0:cx1], pads)
+            num = torch.zeros_like(out[box])
+            den = torch.zeros_like(num)
+            near = torch.zeros_like(todo[box])
             for (dy, dx), ws, wc in zip(offsets, spatial, colour_w, strict=True):
-                w = ws * wc * _shift(fpad, dy, dx, r)
+                f = _shift(fpad, dy, dx, r)
+                w = ws * wc[box] * f
                 num += w * _shift(vpad, dy, dx, r)
                 den += w
-            near = torch.zeros_like(todo)
-            for dy, dx in offsets:
-                near |= _shift(fpad, dy, dx, r) > 0.5
-            reach = todo & near
-            out = torch.where(reach, num / den.clamp_min(1e-30), out)
-            filled = torch.where(reach, torch.ones_like(filled), filled)
-            todo = todo & ~reach
+                near |= f > 0.5
+            reach = todo[box] & near
+            out[box] = torch.where(reach, num / den.clamp_min(1e-30), out[box])
+            filled[box] = torch.where(reach, torch.ones_like(num), filled[box])
+            todo[box] = todo[box] & ~reach
         return torch.where(known > 0.5, values, out)
 
 
