@@ -136,7 +136,7 @@ def bilateral_fill(
         while bool(todo.any()):
             # Each round only touches the bounding box of the pixels still to fill (plus the r-pixel ring their
             # neighbours live in): the same arithmetic, 3-5x less of it for the strips a turning camera opens.
-            rows, cols = todo.flatten(0, 2).any(dim=1), todo.flatten(0, 2).any(dim=0)
+            rows, cols = todo.any(dim=3).any(dim=1).any(dim=0), todo.any(dim=2).any(dim=1).any(dim=0)  # [H], [W]
             y0, y1 = int(rows.nonzero()[0]), int(rows.nonzero()[-1]) + 1
             x0, x1 = int(cols.nonzero()[0]), int(cols.nonzero()[-1]) + 1
             cy0, cy1, cx0, cx1 = max(0, y0 - r), min(H, y1 + r), max(0, x0 - r), min(W, x1 + r)

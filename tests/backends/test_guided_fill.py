@@ -85,6 +85,23 @@ def test_bilateral_fill_batches_and_keeps_empty_images_empty() -> None:
     assert torch.all(out[1] == 0)
 
 
+def test_bilateral_fill_of_a_batch_equals_each_image_alone() -> None:
+    """Images with holes in different places (the rounds work on the bounding box of what is left over the batch)."""
+    rng = np.random.default_rng(3)
+    B, H, W = 3, 21, 34
+    values = torch.from_numpy(rng.normal(size=(B, 1, H, W))).float()
+    guide = torch.from_numpy(rng.random((B, 3, H, W))).float()
+    mask = torch.ones(B, 1, H, W)
+    mask[0, :, :, :9] = 0  # a strip on the left
+    mask[1, :, 12:, 20:] = 0  # a block bottom right
+    mask[2, :, 5:8, 3:30] = 0  # a thin band
+    batched = bilateral_fill(values * mask, mask, guide)
+    for i in range(B):
+        alone = bilateral_fill(values[i : i + 1] * mask[i : i + 1], mask[i : i + 1], guide[i : i + 1])
+        torch.testing.assert_close(batched[i : i + 1], alone)
+    assert not torch.equal(batched[0], values[0] * mask[0])
+
+
 def test_registry_rejects_bad_arguments() -> None:
     with pytest.raises(InputError, match="colorization"):
         build_depth_completer("colorization:cubic")
