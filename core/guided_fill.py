@@ -136,9 +136,9 @@ def bilateral_fill(
         while bool(todo.any()):
             # Each round only touches the bounding box of the pixels still to fill (plus the r-pixel ring their
             # neighbours live in): the same arithmetic, 3-5x less of it for the strips a turning camera opens.
-            rows, cols = todo.any(dim=3).any(dim=1).any(dim=0), todo.any(dim=2).any(dim=1).any(dim=0)  # [H], [W]
-            y0, y1 = int(rows.nonzero()[0]), int(rows.nonzero()[-1]) + 1
-            x0, x1 = int(cols.nonzero()[0]), int(cols.nonzero()[-1]) + 1
+            ys = todo.any(dim=3).any(dim=1).any(dim=0).nonzero()  # rows with a pixel to fill, over the batch
+            xs = todo.any(dim=2).any(dim=1).any(dim=0).nonzero()
+            y0, y1, x0, x1 = int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
             cy0, cy1, cx0, cx1 = max(0, y0 - r), min(H, y1 + r), max(0, x0 - r), min(W, x1 + r)
             box = (..., slice(y0, y1), slice(x0, x1))
             pads = (r - (x0 - cx0), r - (cx1 - x1), r - (y0 - cy0), r - (cy1 - y1))

@@ -44,6 +44,8 @@ correction into a hole; chosen on the validation scenes among 4, 16 and a harmon
 
 _RGB_MEAN = 0.45
 _RGB_STD = 0.25
+_FLAG_CHANNEL = 5
+"""Index of the "any depth known" flag among the input channels (after RGB, the log ratio and the mask)."""
 
 
 def nearest_known_coords(known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -315,7 +317,7 @@ class DepthCompletionNet(nn.Module):
         m = self.config.max_log_ratio
         ratio = (depth.clamp_min(1e-6).log() - log_s[:, None, None, None]).clamp(-m, m) * known
         flag = known.flatten(1).amax(dim=1)[:, None, None, None].expand(B, 1, H, W)
-        channels = [(rgb - _RGB_MEAN) / _RGB_STD, ratio, known, flag]
+        channels = [(rgb - _RGB_MEAN) / _RGB_STD, ratio, known, flag]  # flag at _FLAG_CHANNEL
         fills = [self._fill(name, ratio, known, rgb) for name in self._fill_names()]
         channels.extend(fills)
         if self.config.row_coordinate:
@@ -361,7 +363,7 @@ class DepthCompletionNet(nn.Module):
         if fills:
             out = out + fills[0]
         if self.config.mixture_priors:
-            out = self._mix(out, fills[1:], head[:, 1:], x[:, 5:6, :H, :W])
+            out = self._mix(out, fills[1:], head[:, 1:], x[:, _FLAG_CHANNEL : _FLAG_CHANNEL + 1, :H, :W])
         return out + log_s[:, None, None, None]
 
     @staticmethod

@@ -7,28 +7,12 @@ import torch
 
 from core.depthnet import DepthCompletionNet, DepthNetConfig
 from core.depthnet.model import nearest_fill
+from tests.training.test_net import _inputs, _randomised
 from training.trainer import _warm_start
 
 PLAIN = DepthNetConfig(base_channels=8, channel_mults=(1, 2, 4), groups=4, fill_prior="laplacian")
 MIXED = DepthNetConfig(base_channels=8, channel_mults=(1, 2, 4), groups=4, fill_prior="laplacian",
                        mixture_priors=("background", "nearest"), row_coordinate=True)
-
-
-def _net(config: DepthNetConfig, seed: int = 0) -> DepthCompletionNet:
-    torch.manual_seed(seed)
-    net = DepthCompletionNet(config)
-    with torch.no_grad():
-        for p in net.head.parameters():
-            p.normal_(0, 0.1)
-    return net.eval()
-
-
-def _inputs(b: int = 2, h: int = 29, w: int = 41, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    g = torch.Generator().manual_seed(seed)
-    rgb = torch.rand(b, 3, h, w, generator=g)
-    depth = 1 + 4 * torch.rand(b, 1, h, w, generator=g)
-    mask = (torch.rand(b, 1, h, w, generator=g) > 0.6).float()
-    return rgb, depth * mask, mask
 
 
 def test_config_counts_channels_and_rejects_unknown_fills() -> None:
@@ -40,7 +24,7 @@ def test_config_counts_channels_and_rejects_unknown_fills() -> None:
 
 
 def test_a_dominant_logit_returns_that_fill_and_nothing_known_ignores_the_fills() -> None:
-    net = _net(MIXED)
+    net = _randomised(MIXED)
     rgb, depth, mask = _inputs()
     with torch.no_grad():
         mono_before = net.predict_log(rgb, torch.zeros_like(depth), torch.zeros_like(mask))
@@ -56,7 +40,7 @@ def test_a_dominant_logit_returns_that_fill_and_nothing_known_ignores_the_fills(
 
 
 def test_mixture_net_stays_scale_equivariant_and_round_trips(tmp_path) -> None:
-    net = _net(MIXED, seed=2)
+    net = _randomised(MIXED, seed=2)
     rgb, depth, mask = _inputs(seed=3)
     with torch.no_grad():
         a, b = net(rgb, depth, mask), net(rgb, 2.5 * depth, mask)
@@ -71,7 +55,7 @@ def test_mixture_net_stays_scale_equivariant_and_round_trips(tmp_path) -> None:
 def test_warm_start_into_a_mixture_net_keeps_the_monocular_prediction(tmp_path) -> None:
     """New inputs and logits start at zero: with nothing known the grown net is the source net exactly, and with
     depth known it is the uniform mixture of the source's prediction and the fills."""
-    src = _net(PLAIN, seed=4)
+    src = _randomised(PLAIN, seed=4)
     src.save_pretrained(tmp_path / "src")
     grown = DepthCompletionNet(MIXED)
     _warm_start(grown, str(tmp_path / "src"))
@@ -86,7 +70,7 @@ def test_warm_start_into_a_mixture_net_keeps_the_monocular_prediction(tmp_path) 
 
 
 def test_row_coordinate_is_the_last_input_channel_and_moves_the_prediction() -> None:
-    net = _net(MIXED)
+    net = _randomised(MIXED)
     rgb, depth, mask = _inputs(b=1, h=23, w=17)
     x, _, _ = net._inputs(rgb, depth, mask)
     assert x.shape[1] == MIXED.in_channels
