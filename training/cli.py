@@ -32,6 +32,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     parser.add_argument("--eval", metavar="CKPT", help="only evaluate checkpoint folder CKPT (with baselines) on "
                         "the recipe's held-out synthetic scenes; writes OUT/eval.json")
+    parser.add_argument("--eval-scenes", metavar="SEED:COUNT", type=_seed_count,
+                        help="with --eval: score COUNT validation scenes from seed SEED instead of the recipe's "
+                        "(whose validation scenes chose the checkpoint), e.g. 1000:40")
+
+
+def _seed_count(text: str) -> tuple[int, int]:
+    try:
+        seed, count = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SEED:COUNT, e.g. 1000:40, got {text!r}") from None
+    if seed < 0 or count < 1:
+        raise argparse.ArgumentTypeError(f"SEED must be >= 0 and COUNT >= 1, got {text!r}")
+    return seed, count
 
 
 def _task_of(config: str | None, out: Path, resume: bool) -> str:
@@ -84,10 +97,16 @@ def main(args: argparse.Namespace) -> int:
         cfg = load_recipe(args.config, overrides)
     else:
         raise InputError("--config is required (unless --resume)")
+    if args.eval_scenes and (not args.eval or cfg.task != "depth"):
+        raise InputError("--eval-scenes goes with --eval CKPT on a depth recipe")
     if cfg.task == "camera":
         return _camera(cfg, args, out)
 
     if args.eval:
+        if args.eval_scenes:
+            seed, count = args.eval_scenes
+            cfg = cfg.model_copy(update={"synthetic": cfg.synthetic.model_copy(update={"seed": seed,
+                                                                                       "val_scenes": count})})
         return _evaluate(cfg, Path(args.eval), out)
 
     from training.distributed import init_distributed, shutdown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import torch
 import yaml
 
 from core.backends import registry
-from core.depthnet import DepthCompletionNet
+from core.depthnet import DepthCompletionNet, DepthNetConfig
 from training.train_config import TrainConfig
 from training.trainer import Trainer, task_losses
 
@@ -144,6 +145,32 @@ def test_cli_trains_refuses_to_overwrite_and_resumes(cache_dir, tmp_path) -> Non
     assert yaml.safe_load((out / "train.yaml").read_text())["max_steps"] == 4
 
 
+def test_eval_scores_other_held_out_scenes_on_request(cache_dir, tmp_path) -> None:
+    """``--eval-scenes SEED:COUNT`` scores scenes the run never selected on: another seed, another count."""
+    config = tmp_path / "mini.yaml"
+    data = yaml.safe_load(yaml.safe_dump(MINI))
+    data["synthetic"]["cache_dir"] = str(cache_dir)
+    config.write_text(yaml.safe_dump(data))
+    ckpt = tmp_path / "ckpt"
+    DepthCompletionNet(DepthNetConfig(**MINI["model"])).save_pretrained(ckpt)
+    runs = {}
+    for name, extra in (("recipe", []), ("other", ["--eval-scenes", "40:2"])):
+        done = _gld8tr("train", "--config", str(config), "--eval", str(ckpt), "--out", str(tmp_path / name), *extra)
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs[name] = json.loads((tmp_path / name / "eval.json").read_text())
+    # two scenes from seed 40, not the recipe's one scene from seed 0: other frames, so other pixels and errors
+    assert runs["other"]["frame_n"] != runs["recipe"]["frame_n"]
+    assert runs["other"]["frame_absrel"] != runs["recipe"]["frame_absrel"]
+    recipes = [json.loads(p.read_text()) for p in cache_dir.glob("synthetic-val-*.json")]
+    assert {(r["seed"], r["scenes"]) for r in recipes} >= {(0, 1), (40, 2)}
+    for bad, why in (("40", "expected SEED:COUNT"), ("-1:2", "must be >= 0"), ("3:0", "COUNT >= 1")):
+        done = _gld8tr("train", "--config", str(config), "--eval", str(ckpt), "--out", str(tmp_path / "x"),
+                       f"--eval-scenes={bad}")
+        assert done.returncode == 2 and why in done.stderr.splitlines()[-1], done.stderr
+    done = _gld8tr("train", "--config", str(config), "--out", str(tmp_path / "y"), "--eval-scenes", "40:2")
+    assert done.returncode == 2 and "goes with --eval" in done.stderr, done.stderr
+
+
 @pytest.mark.slow
 def test_tiny_recipe_runs_end_to_end_from_the_cli(tmp_path) -> None:
     out = tmp_path / "tiny"
@@ -171,8 +198,6 @@ def test_self_training_samples_complete_the_models_own_depth_under_warp_masks() 
 
 
 def test_laplacian_prior_depth_l1_and_best_by_hole_mae(cache_dir, tmp_path) -> None:
-    import json
-
     model = {**MINI["model"], "fill_prior": "laplacian"}
     cfg = _cfg(cache_dir, model=model, depth_l1_weight=0.5, select_metric="hole_mae", max_steps=9)
     trainer = Trainer(cfg, tmp_path / "run")
