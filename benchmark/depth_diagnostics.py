@@ -9,7 +9,7 @@ validation pools them. Frames come from the recipe's frame caches (rendered on f
 benchmark``), mean per-pair hole MAE of each classical fill and a checkpoint, of the fills' per-pixel median, and
 of the per-pixel best candidate (an oracle, which needs the ground truth: an upper bound, not a method).
 
-    python -m benchmark.depth_diagnostics row-profile --config configs/gld8tr-depth-mono.yaml \
+    python -m benchmark.depth_diagnostics row-profile --config configs/gld8tr-depth-mono-stage1.yaml \
         --checkpoint core/weights/gld8tr-depth-mono --cache runs/diag-cache
     python -m benchmark.depth_diagnostics fills --samples outputs/bench/synthetic/samples
 """
