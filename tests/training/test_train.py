@@ -42,11 +42,22 @@ def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("frame-cache")
 
 
-def _cfg(cache_dir: Path, **changes) -> TrainConfig:
+def _mini_data(cache_dir: Path) -> dict:
+    """A deep copy of MINI whose frame cache lives in ``cache_dir`` (shared by the module's tests)."""
     data = yaml.safe_load(yaml.safe_dump(MINI))
     data["synthetic"]["cache_dir"] = str(cache_dir)
-    data.update(changes)
-    return TrainConfig.from_dict(data)
+    return data
+
+
+def _cfg(cache_dir: Path, **changes) -> TrainConfig:
+    return TrainConfig.from_dict({**_mini_data(cache_dir), **changes})
+
+
+def _mini_recipe(cache_dir: Path, tmp_path: Path) -> Path:
+    """MINI written as a recipe file for the CLI."""
+    config = tmp_path / "mini.yaml"
+    config.write_text(yaml.safe_dump(_mini_data(cache_dir)))
+    return config
 
 
 def test_frame_cache_holds_both_tasks(cache_dir, tmp_path) -> None:
@@ -129,10 +140,7 @@ def _gld8tr(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_trains_refuses_to_overwrite_and_resumes(cache_dir, tmp_path) -> None:
-    config = tmp_path / "mini.yaml"
-    data = yaml.safe_load(yaml.safe_dump(MINI))
-    data["synthetic"]["cache_dir"] = str(cache_dir)
-    config.write_text(yaml.safe_dump(data))
+    config = _mini_recipe(cache_dir, tmp_path)
     out = tmp_path / "run"
     first = _gld8tr("train", "--config", str(config), "--out", str(out), "--max-steps", "2")
     assert first.returncode == 0, first.stderr
@@ -147,10 +155,7 @@ def test_cli_trains_refuses_to_overwrite_and_resumes(cache_dir, tmp_path) -> Non
 
 def test_eval_scores_other_held_out_scenes_on_request(cache_dir, tmp_path) -> None:
     """``--eval-scenes SEED:COUNT`` scores scenes the run never selected on: another seed, another count."""
-    config = tmp_path / "mini.yaml"
-    data = yaml.safe_load(yaml.safe_dump(MINI))
-    data["synthetic"]["cache_dir"] = str(cache_dir)
-    config.write_text(yaml.safe_dump(data))
+    config = _mini_recipe(cache_dir, tmp_path)
     ckpt = tmp_path / "ckpt"
     DepthCompletionNet(DepthNetConfig(**MINI["model"])).save_pretrained(ckpt)
     runs = {}
