@@ -11,7 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import sparse
-from scipy.sparse.linalg import splu
+
+from core.grid_solve import solve_on_grid
 
 GREY_WEIGHTS = np.array([0.2989, 0.5870, 0.1140])
 """rgb2gray's luma weights (MATLAB, as the NYU toolbox)."""
@@ -85,7 +86,7 @@ def colorization_fill(
         rhs = Wu[:, k] @ values.ravel()[k]
         # Every unknown region touches a known pixel through positive weights (weights never vanish: c is
         # floored), so A is a non-singular M-matrix.
-        out.ravel()[u] = splu(A.tocsc(), permc_spec="COLAMD").solve(rhs)
+        out.ravel()[u] = solve_on_grid(A, rhs, *np.divmod(u, W))
     if log_depth:
         out = np.exp(out)
     return np.where(known, depth, out).astype(np.float32)

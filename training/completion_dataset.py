@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,23 +62,25 @@ class FrameCache:
             return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
     @classmethod
-    def from_scenes(cls, scenes: list[list], pairs: list[list[tuple[int, int]]] | None = None) -> FrameCache:
-        """Build from lists of :class:`training.data.frame.Frame` (one list per scene).
+    def from_scenes(cls, scenes: Iterable[tuple[list, list[tuple[int, int]] | None]]) -> FrameCache:
+        """Build from ``(frames, pairs)`` per scene, where ``frames`` are :class:`training.data.frame.Frame`.
 
-        ``pairs[s]`` lists the (source, target) frame indices of scene ``s`` to warp; default: every ordered pair
-        (each warp costs a point-cloud render, so callers with many frames name the useful pairs).
+        ``pairs`` lists the (source, target) frame indices to warp; None: every ordered pair (each warp costs a
+        point-cloud render, so callers with many frames name the useful pairs). ``scenes`` may be a generator:
+        each scene is reduced to its compact arrays before the next is drawn, so rendering thousands of scenes
+        holds the cache in memory rather than every ``Frame`` with all its fields.
         """
         from training.data.pairs import make_pair_sample
 
         images, depths, scene_ids, known, src, dst = [], [], [], [], [], []
-        for s, frames in enumerate(scenes):
+        for s, (frames, pairs) in enumerate(scenes):
             base = len(images)
             for f in frames:
                 images.append(np.asarray(f.image, dtype=np.uint8))
                 depths.append(np.asarray(f.depth, dtype=np.float32))
                 scene_ids.append(s)
             n = len(frames)
-            todo = pairs[s] if pairs is not None else [(i, j) for i in range(n) for j in range(n) if i != j]
+            todo = pairs if pairs is not None else [(i, j) for i in range(n) for j in range(n) if i != j]
             for i, j in todo:
                 warped = make_pair_sample(frames[i], frames[j])["sparse_depth"]
                 valid = frames[j].depth > 0
@@ -108,9 +111,10 @@ def neighbour_pose(pose: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (pose.astype(np.float64) @ pose_from_yaw_pitch(yaw, pitch, t).double().numpy()).astype(np.float32)
 
 
-def render_scenes(section, split: str) -> tuple[list[list], list[list[tuple[int, int]]]]:
-    """Frames of ``split`` per scene -- the reader's cameras, each followed by one rendered neighbour view -- and
-    the pairs worth warping: each camera with its neighbour, both ways (independent cameras rarely overlap)."""
+def render_scenes(section, split: str) -> Iterator[tuple[list, list[tuple[int, int]]]]:
+    """Frames of ``split``, one scene at a time -- the reader's cameras, each followed by one rendered neighbour
+    view -- with the pairs worth warping: each camera with its neighbour, both ways (independent cameras rarely
+    overlap)."""
     from tqdm import tqdm
 
     from training.synth import SyntheticReader
@@ -118,7 +122,6 @@ def render_scenes(section, split: str) -> tuple[list[list], list[list[tuple[int,
     n_scenes = section.train_scenes if split == "train" else section.val_scenes
     reader = SyntheticReader(n_scenes, section.frames_per_scene, section.height, section.width,
                              seed=section.seed, split=split, randomization=scene_randomization(section, split))
-    scenes, pairs = [], []
     for k, sid in enumerate(tqdm(reader.scene_ids(), desc=f"render {split} scenes", unit="scene")):
         scene = reader.scene(sid)
         rng = np.random.default_rng([section.seed, k, 11])
@@ -133,9 +136,7 @@ def render_scenes(section, split: str) -> tuple[list[list], list[list[tuple[int,
                     frames.append(nb)
                     scene_pairs += [(len(frames) - 2, len(frames) - 1), (len(frames) - 1, len(frames) - 2)]
                     break
-        scenes.append(frames)
-        pairs.append(scene_pairs)
-    return scenes, pairs
+        yield frames, scene_pairs
 
 
 def scene_randomization(section, split: str):
@@ -174,7 +175,7 @@ def synthetic_cache(section, split: str, cache_dir: Path) -> FrameCache:
         log.info("frame cache %s: reusing %s", split, path)
         return FrameCache.load(path)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    cache = FrameCache.from_scenes(*render_scenes(section, split))
+    cache = FrameCache.from_scenes(render_scenes(section, split))
     cache.save(path)
     (cache_dir / f"synthetic-{split}-{key}.json").write_text(json.dumps(recipe, indent=2) + "\n")
     log.info("frame cache %s: %d frames, %d warps -> %s", split, len(cache), len(cache.warp_known), path)
