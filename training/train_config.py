@@ -26,6 +26,8 @@ class ModelSection(_Strict):
     mixture_priors: list[Literal["nearest", "push_pull", "background", "laplacian", "bilateral",
                                  "colorization"]] = Field(default_factory=list)
     row_coordinate: bool = False
+    flip_average: bool = False
+    """Inference averages with the mirrored input's prediction (validation too, so selection sees what ships)."""
 
 
 class SyntheticSection(_Strict):

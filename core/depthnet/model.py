@@ -346,7 +346,15 @@ class DepthCompletionNet(nn.Module):
 
     # ------------------------------------------------------------------------------------------- forward
     def predict_log(self, rgb: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Log metric depth [B,1,H,W], unclamped (the training losses live in log space)."""
+        """Log metric depth [B,1,H,W], unclamped (the training losses live in log space); in eval mode the mean
+        with the mirrored input's when the config asks for it (``flip_average``)."""
+        out = self._predict_log_once(rgb, depth, mask)
+        if self.config.flip_average and not self.training:
+            mirrored = self._predict_log_once(rgb.flip(-1), depth.flip(-1), mask.flip(-1)).flip(-1)
+            out = 0.5 * (out + mirrored)
+        return out
+
+    def _predict_log_once(self, rgb: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x, log_s, fills = self._inputs(rgb, depth, mask)
         x, H, W = self._pad(x)
         h = self.enc[0](self.stem(x))

@@ -62,6 +62,26 @@ def test_known_depth_changes_the_prediction_and_empty_mask_is_monocular() -> Non
     torch.testing.assert_close(mono, mono_scaled_input)
 
 
+def test_flip_average_is_mirror_equivariant_at_inference_and_single_pass_in_training(tmp_path) -> None:
+    plain = _randomised(seed=5)
+    flipped = DepthCompletionNet(DepthNetConfig(**{**TINY.to_dict(), "flip_average": True}))
+    flipped.load_state_dict(plain.state_dict())
+    flipped.eval()
+    rgb, depth, mask = _inputs(seed=2)
+    with torch.no_grad():
+        once = plain.predict_log(rgb, depth, mask)
+        mirrored_once = plain.predict_log(rgb.flip(-1), depth.flip(-1), mask.flip(-1)).flip(-1)
+        assert not torch.allclose(once, mirrored_once)  # the net alone is not mirror-symmetric
+        avg = flipped.predict_log(rgb, depth, mask)
+        torch.testing.assert_close(avg, 0.5 * (once + mirrored_once))
+        # The average of a mirrored input is the mirrored average (up to float summation order).
+        torch.testing.assert_close(flipped.predict_log(rgb.flip(-1), depth.flip(-1), mask.flip(-1)).flip(-1), avg)
+        flipped.train()
+        torch.testing.assert_close(flipped.predict_log(rgb, depth, mask), once)
+    flipped.save_pretrained(tmp_path / "ckpt")
+    assert DepthCompletionNet.from_pretrained(tmp_path / "ckpt").config.flip_average is True
+
+
 def test_save_load_round_trip_gives_identical_outputs(tmp_path) -> None:
     net = _randomised(seed=3)
     rgb, depth, mask = _inputs(seed=1)
