@@ -73,16 +73,15 @@ def shifted(depth: np.ndarray, shift: float) -> tuple[np.ndarray, float]:
 
 
 @lru_cache(maxsize=1)
-def _depth_net():
-    from core.backends.registry import build_depth_completer
+def _depth_estimator():
+    from core.backends.registry import build_depth_estimator
 
-    return build_depth_completer("gld8tr")
+    return build_depth_estimator("gld8tr")
 
 
 def _predicted_depth(image: np.ndarray) -> np.ndarray:
-    """Monocular depth of the shipped depth network (the pipeline's default first-view depth)."""
-    H, W = image.shape[:2]
-    return _depth_net()(image, np.zeros((H, W), np.float32), np.zeros((H, W), bool))
+    """Depth of the shipped estimator (the monocular checkpoint: the pipeline's default first-view depth)."""
+    return _depth_estimator()(image)
 
 
 def synthetic_samples(limit: int, seed: int = 0, predicted: bool = False) -> Iterator[CameraSample]:
