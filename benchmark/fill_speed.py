@@ -24,7 +24,7 @@ from scipy import sparse
 from scipy.sparse.linalg import splu
 
 from core.grid_solve import solve_on_grid
-from core.guided_fill import colorization_weights, grey
+from core.guided_fill import colorization_system
 
 
 def _systems(size: int) -> list[tuple[str, sparse.csc_matrix, np.ndarray, np.ndarray, np.ndarray]]:
@@ -41,13 +41,9 @@ def _systems(size: int) -> list[tuple[str, sparse.csc_matrix, np.ndarray, np.nda
         if fid == "left":
             continue
         known = make_pair_sample(frames[ids.index(fid)], left)["known_mask"]
-        u = np.flatnonzero(~known.ravel())
-        if len(u) == 0:
+        if known.all():
             continue
-        k = np.flatnonzero(known.ravel())
-        w = colorization_weights(grey(left.image), rows=u)
-        a = (sparse.identity(len(u), format="csc") - w[:, u].tocsc()).tocsc()
-        rhs = w[:, k] @ np.log(np.maximum(left.depth.ravel()[k], 1e-3)).astype(np.float64)
+        u, a, rhs = colorization_system(left.image, np.log(np.maximum(left.depth, 1e-3)), known)
         rows, cols = np.divmod(u, known.shape[1])
         out.append((fid, a, rhs, rows, cols))
     return out

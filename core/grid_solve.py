@@ -3,9 +3,10 @@
 Why not SuperLU's own orderings: the unknowns of a fill are pixels, and each couples only to pixels a step or two
 away. For such grid graphs nested dissection -- split the pixels by a line, order the two halves first and the
 line last, recurse -- is the ordering with the least fill-in (George, 1973), and on a grid it needs no graph
-partitioner: the split lines are image rows and columns. Measured on the fills of a ``stage`` run
-(``python -m benchmark.fill_speed``): faster than COLAMD and the minimum-degree orderings, with the same solution
-to rounding.
+partitioner: the split lines are image rows and columns. Measured on the colourisation systems of the Middlebury
+holes (``python -m benchmark.fill_speed``): faster than COLAMD and the minimum-degree ordering, with the same
+solution to rounding. The Laplacian fill's symmetric 5-point systems are the exception: there SuperLU's
+minimum-degree ordering on A^T + A was faster (docs/SPEED.md), so :mod:`core.fill` keeps it.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def solve_on_grid(A: sparse.spmatrix, rhs: np.ndarray, rows: np.ndarray, cols: n
                   ) -> np.ndarray:
     """``A^-1 rhs`` for a system whose unknown ``i`` is the pixel (``rows[i]``, ``cols[i]``).
 
-    ``A`` must be diagonally dominant (both fills' matrices are M-matrices), so no pivoting is needed and the
+    ``A`` must be diagonally dominant (the colourisation matrix is an M-matrix), so no pivoting is needed and the
     nested-dissection order is kept as given.
     """
     order = nested_dissection_order(rows, cols, reach=reach)

@@ -63,6 +63,22 @@ def colorization_weights(gray: np.ndarray, radius: int = 1, rows: np.ndarray | N
     )
 
 
+def colorization_system(
+    image: np.ndarray, values: np.ndarray, known: np.ndarray
+) -> tuple[np.ndarray, sparse.csc_matrix, np.ndarray]:
+    """The hard-constraint colourisation system of :func:`colorization_fill`: ``(u, A, rhs)`` with ``u`` the
+    unknown pixels' flat indices and ``A x = rhs`` their values, given ``values`` [H, W] on the known pixels.
+
+    Every unknown region touches a known pixel through positive weights (weights never vanish: c is floored), so
+    ``A`` is a non-singular M-matrix.
+    """
+    u = np.flatnonzero(~known.ravel())
+    k = np.flatnonzero(known.ravel())
+    Wu = colorization_weights(grey(image), rows=u)
+    A = (sparse.identity(len(u), format="csc") - Wu[:, u].tocsc()).tocsc()
+    return u, A, Wu[:, k] @ np.asarray(values, dtype=np.float64).ravel()[k]
+
+
 def colorization_fill(
     image: np.ndarray, depth: np.ndarray, known: np.ndarray, *, log_depth: bool = False
 ) -> np.ndarray:
@@ -73,19 +89,11 @@ def colorization_fill(
     completer in this project keeps it, and only the unknown pixels are unknowns of the system, which is smaller
     and better conditioned. ``log_depth`` fills log depth instead of metres.
     """
-    H, W = depth.shape
-    unknown = ~known
+    W = depth.shape[1]
     values = np.log(np.where(known, depth, 1.0)) if log_depth else np.where(known, depth, 0.0).astype(np.float64)
     out = values.astype(np.float64).copy()
-    n = int(unknown.sum())
-    if n:
-        u = np.flatnonzero(unknown.ravel())
-        k = np.flatnonzero(known.ravel())
-        Wu = colorization_weights(grey(image), rows=u)
-        A = sparse.identity(n, format="csc") - Wu[:, u].tocsc()
-        rhs = Wu[:, k] @ values.ravel()[k]
-        # Every unknown region touches a known pixel through positive weights (weights never vanish: c is
-        # floored), so A is a non-singular M-matrix.
+    if not known.all():
+        u, A, rhs = colorization_system(image, values, known)
         out.ravel()[u] = solve_on_grid(A, rhs, *np.divmod(u, W))
     if log_depth:
         out = np.exp(out)
