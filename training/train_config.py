@@ -21,10 +21,10 @@ class ModelSection(_Strict):
     channel_mults: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 8])
     groups: int = 8
     mono_log_scale: float = 1.0
-    fill_prior: Literal["nearest", "push_pull", "background", "laplacian", "bilateral", "colorization",
+    fill_prior: Literal["nearest", "push_pull", "background", "laplacian", "bilateral", "colorization", "plane",
                         "none"] = "nearest"
     mixture_priors: list[Literal["nearest", "push_pull", "background", "laplacian", "bilateral",
-                                 "colorization"]] = Field(default_factory=list)
+                                 "colorization", "plane"]] = Field(default_factory=list)
     row_coordinate: bool = False
     flip_average: bool = False
     """Inference averages with the mirrored input's prediction (validation too, so selection sees what ships)."""

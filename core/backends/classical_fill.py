@@ -2,10 +2,12 @@
 
 ``nearest`` copies the depth of the closest known pixel (what a z-buffer "hole filling" pass does); ``laplacian``
 solves Laplace's equation in the hole with the known depth as boundary condition, the smoothest surface that
-meets the known geometry (LucidDreamer-style interpolation). Both ignore the image, which is the point: they
-are the floor a learned completer has to beat. Neither can work without any known depth, so both raise
-``ValueError`` for an all-False mask, as :class:`core.backends.base.DepthCompleter` allows. The fill arithmetic
-lives in :mod:`core.fill` (shared with the network's fill prior); this module wraps it as registry backends.
+meets the known geometry (LucidDreamer-style interpolation); ``background`` takes the far side of the hole on its
+row; ``plane`` continues the local plane at the hole's edge (affine in inverse depth). All ignore the image, which
+is the point: they are the floor a learned completer has to beat. None can work without any known depth, so all
+raise ``ValueError`` for an all-False mask, as :class:`core.backends.base.DepthCompleter` allows. The fill
+arithmetic lives in :mod:`core.fill` and :mod:`core.depthnet` (shared with the network's fill priors); this module
+wraps it as registry backends.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import numpy as np
 from core.errors import InputError
 from core.fill import laplacian_fill, nearest_fill
 
-__all__ = ["BackgroundFill", "LaplacianFill", "NearestFill", "background_fill", "build_background", "build_laplacian",
-           "build_nearest", "laplacian_fill", "nearest_fill"]
+__all__ = ["BackgroundFill", "LaplacianFill", "NearestFill", "PlaneFill", "background_fill", "build_background",
+           "build_laplacian", "build_nearest", "build_plane", "laplacian_fill", "nearest_fill", "plane_fill"]
 
 
 def _check(image: np.ndarray, depth: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
@@ -63,6 +65,19 @@ class LaplacianFill:
         return laplacian_fill(depth, _check(image, depth, known_mask))
 
 
+def plane_fill(depth: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """``depth`` with every unknown pixel on the local plane of its nearest known pixel, continued in inverse depth
+    (:func:`core.depthnet.plane.plane_fill`); float32 [H, W]. Out-of-view strips are mostly the continuation of the
+    surface at the old view's edge, which the constant-depth and smoothing fills bend."""
+    import torch
+
+    from core.depthnet.plane import plane_fill as torch_plane_fill
+
+    logd = torch.from_numpy(np.log(np.where(known, depth, 1.0)).astype(np.float64))[None, None]
+    filled = torch_plane_fill(logd, torch.from_numpy(known)[None, None])[0, 0].exp().numpy()
+    return np.where(known, depth, filled).astype(np.float32)
+
+
 class BackgroundFill:
     """``DepthCompleter`` that fills the holes with the farthest nearby known depth (a max push-pull)."""
 
@@ -70,6 +85,15 @@ class BackgroundFill:
 
     def __call__(self, image: np.ndarray, depth: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
         return background_fill(depth, _check(image, depth, known_mask))
+
+
+class PlaneFill:
+    """``DepthCompleter`` that continues the local plane at the edge of each hole (affine in inverse depth)."""
+
+    name = "plane"
+
+    def __call__(self, image: np.ndarray, depth: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
+        return plane_fill(depth, _check(image, depth, known_mask))
 
 
 def _no_arg(kind: str, arg: str | None) -> None:
@@ -93,3 +117,9 @@ def build_background(arg: str | None = None, *, device: str = "cpu", **options: 
     """Registry factory for spec ``background`` (CPU only; ``device`` is accepted and ignored)."""
     _no_arg("background", arg)
     return BackgroundFill()
+
+
+def build_plane(arg: str | None = None, *, device: str = "cpu", **options: object) -> PlaneFill:
+    """Registry factory for spec ``plane`` (CPU only; ``device`` is accepted and ignored)."""
+    _no_arg("plane", arg)
+    return PlaneFill()

@@ -19,7 +19,8 @@ Kind = Literal["inpainter", "depth_estimator", "depth_completer"]
 DEFAULT_INPAINTER = "patchmatch"
 DEFAULT_DEPTH_MODEL = "gld8tr"
 
-COMPLETION_BASELINES = ("aligned-mono", "nearest", "laplacian", "background", "colorization", "bilateral")
+COMPLETION_BASELINES = ("aligned-mono", "nearest", "laplacian", "background", "colorization", "bilateral",
+                        "plane")
 """The depth-completion baselines every evaluation compares a network with, by registry name: training validation
 (``gld8tr train --eval``), the model card and ``gld8tr benchmark`` all run these same backends under these names."""
 
@@ -42,6 +43,7 @@ _FACTORIES: dict[Kind, dict[str, str]] = {
         "background": "core.backends.classical_fill:build_background",
         "colorization": "core.backends.guided_fill:build_colorization",
         "bilateral": "core.backends.guided_fill:build_bilateral",
+        "plane": "core.backends.classical_fill:build_plane",
         "invisible-stitch": "core.backends.invisible_stitch:build",
         "transformers": "core.backends.transformers_depth:build_completer",  # aligned to the known depth
     },

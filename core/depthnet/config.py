@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-FILL_PRIORS = ("nearest", "push_pull", "background", "laplacian", "bilateral", "colorization", "none")
+FILL_PRIORS = ("nearest", "push_pull", "background", "laplacian", "bilateral", "colorization", "plane", "none")
 
 
 @dataclass
@@ -32,7 +32,8 @@ class DepthNetConfig:
     fill_prior: str = "nearest"
     """One of :data:`FILL_PRIORS`: start from a classical fill of the known log depth (the nearest known pixel, a
     smooth push-pull interpolation, a far-biased max push-pull that fills disocclusions with the background side
-    of a depth edge, the exact harmonic interpolation, or the image-guided joint-bilateral or colourisation fill)
+    of a depth edge, the exact harmonic interpolation, the image-guided joint-bilateral or colourisation fill, or
+    the planar extrapolation of the local surface at the hole's edge)
     given as a seventh input channel, and predict a residual to it. A small CPU-trained net then begins at a
     classical fill's accuracy in the holes instead of having to learn to propagate depth from scratch; with
     nothing known the fill is 0 and the net is monocular."""

@@ -230,8 +230,17 @@ def colorization_fill(values: torch.Tensor, known: torch.Tensor, rgb: torch.Tens
     return torch.from_numpy(out).to(device=values.device, dtype=values.dtype)
 
 
+def plane_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Planar extrapolation of ``values`` [B,1,H,W] (log depth) into the holes: each hole pixel continues the local
+    plane (affine in inverse depth) of its nearest known pixel (:func:`core.depthnet.plane.plane_fill`)."""
+    from core.depthnet.plane import plane_fill as fill
+
+    return fill(values, known)
+
+
 _FILL_PRIORS = {"nearest": nearest_fill, "push_pull": push_pull_fill, "background": background_fill,
-                "laplacian": laplacian_fill, "bilateral": bilateral_fill, "colorization": colorization_fill}
+                "laplacian": laplacian_fill, "bilateral": bilateral_fill, "colorization": colorization_fill,
+                "plane": plane_fill}
 _IMAGE_GUIDED_PRIORS = {"bilateral", "colorization"}
 
 def _norm(channels: int, groups: int) -> nn.GroupNorm:

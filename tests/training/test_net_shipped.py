@@ -50,11 +50,11 @@ def test_model_card_reports_the_metrics_file() -> None:
     metrics = json.loads((SHIPPED_DIR / "metrics.json").read_text())
     card = (SHIPPED_DIR / "MODEL_CARD.md").read_text()
     for key in ("hole_absrel", "nearest_hole_absrel", "laplacian_hole_absrel", "aligned-mono_hole_absrel",
-                "background_hole_mae", "colorization_hole_mae", "bilateral_hole_absrel", "frame_absrel", "hole_mae",
-                "laplacian_hole_mae"):
+                "background_hole_mae", "colorization_hole_mae", "bilateral_hole_absrel", "plane_hole_mae",
+                "plane_hole_absrel", "frame_absrel", "hole_mae", "laplacian_hole_mae"):
         assert f"{metrics[key]:.4f}" in card, key
     # The acceptance bar of the shipped model: better than every baseline on the validation holes.
-    for base in ("nearest", "laplacian", "background", "colorization", "bilateral", "aligned-mono"):
+    for base in ("nearest", "laplacian", "background", "colorization", "bilateral", "plane", "aligned-mono"):
         assert metrics["hole_absrel"] < metrics[f"{base}_hole_absrel"], base
         assert metrics["hole_mae"] < metrics[f"{base}_hole_mae"], base
         assert metrics["hole_delta1"] > metrics[f"{base}_hole_delta1"], base
@@ -87,6 +87,6 @@ def test_model_card_numbers_are_reproduced_by_its_command(config: str, folder: P
     got = json.loads((tmp_path / "eval.json").read_text())
     want = json.loads((folder / "metrics.json").read_text())
     for key in ("hole_absrel", "hole_delta1", "hole_mae", "nearest_hole_absrel", "laplacian_hole_mae",
-                "colorization_hole_mae", "aligned-mono_hole_absrel", "frame_absrel", "frame_delta1",
+                "colorization_hole_mae", "plane_hole_mae", "aligned-mono_hole_absrel", "frame_absrel", "frame_delta1",
                 "frame_scaled_absrel"):
         assert got[key] == pytest.approx(want[key], rel=1e-3, abs=1e-4), key
