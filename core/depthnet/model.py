@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.depthnet.config import DepthNetConfig
+from core.depthnet.plane import plane_fill
 from core.errors import ModelNotAvailableError
 
 log = logging.getLogger(__name__)
@@ -78,13 +79,20 @@ def nearest_known_coords(known: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     return sy, sx, sy < far
 
 
+def nearest_known_index(known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat index (long [B, H*W], into each image's H*W pixels) of the nearest ``known`` pixel ({0,1} or bool
+    [B,1,H,W]) of every pixel, by :func:`nearest_known_coords`, and whether one was found (bool [B,1,H,W])."""
+    H, W = known.shape[-2:]
+    sy, sx, found = nearest_known_coords(known)
+    return (sy.clamp(0, H - 1) * W + sx.clamp(0, W - 1)).long().flatten(1), found
+
+
 def nearest_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     """Every pixel of ``values`` [B,1,H,W] takes the value of the nearest ``known`` pixel ({0,1}, same shape),
     found by :func:`nearest_known_coords`. Images with nothing known come back as 0.
     """
     B, _, H, W = values.shape
-    sy, sx, found = nearest_known_coords(known.to(values.dtype))
-    idx = (sy.clamp(0, H - 1) * W + sx.clamp(0, W - 1)).long().flatten(1)
+    idx, found = nearest_known_index(known.to(values.dtype))
     out = values.flatten(1).gather(1, idx).view(B, 1, H, W)
     return torch.where(found, out, torch.zeros_like(out))
 
@@ -228,14 +236,6 @@ def colorization_fill(values: torch.Tensor, known: torch.Tensor, rgb: torch.Tens
         if k[i, 0].any():
             out[i, 0] = np.log(solve(img[i], np.where(k[i, 0], np.exp(v[i, 0]), 0.0), k[i, 0]))
     return torch.from_numpy(out).to(device=values.device, dtype=values.dtype)
-
-
-def plane_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-    """Planar extrapolation of ``values`` [B,1,H,W] (log depth) into the holes: each hole pixel continues the local
-    plane (affine in inverse depth) of its nearest known pixel (:func:`core.depthnet.plane.plane_fill`)."""
-    from core.depthnet.plane import plane_fill as fill
-
-    return fill(values, known)
 
 
 _FILL_PRIORS = {"nearest": nearest_fill, "push_pull": push_pull_fill, "background": background_fill,

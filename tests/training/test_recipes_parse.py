@@ -10,6 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = sorted((REPO / "configs").rglob("*.yaml"))
+TEXTS = {p: p.read_text() for p in RECIPES}
 
 
 def test_the_recipes_are_found() -> None:
@@ -24,15 +25,15 @@ def test_recipe_loads_with_its_trainers_schema(path: Path) -> None:
     from training.splatter_config import SplatterTrainConfig
     from training.train_config import load_recipe, read_recipe
 
-    task = str(read_recipe(path).get("task", "depth"))
+    raw = read_recipe(path)
+    task = str(raw.get("task", "depth"))
     loader = {"recon": ReconConfig.load, "splatter": SplatterTrainConfig.load}.get(task, load_recipe)
-    cfg = loader(path)
-    assert cfg is not None
-    init = read_recipe(path).get("init")
+    assert loader(path) is not None
+    init = raw.get("init")
     # shipped weights are in the repository; a run folder must be what another committed recipe writes (its
     # `--out runs/NAME`), or the recipe's header must give the `git show` that recreates it
     if task == "depth" and init and not (REPO / init).is_dir():
         assert init.startswith("runs/") and init.endswith("/best"), init
         out = init[: -len("/best")]
-        writers = [p for p in RECIPES if f"--out {out}\n" in p.read_text() or f"--out {out} " in p.read_text()]
-        assert writers or "git show" in path.read_text(), f"{path.name}: nothing recreates {init}"
+        writers = [p for p, text in TEXTS.items() if f"--out {out}\n" in text or f"--out {out} " in text]
+        assert writers or "git show" in TEXTS[path], f"{path.name}: nothing recreates {init}"
