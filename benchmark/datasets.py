@@ -44,25 +44,6 @@ def _moved_pose(frame: Any, rng: np.random.Generator) -> np.ndarray:
     return sample_warp_pose(frame, rng, MOVE_MAX_ANGLE_DEG, MOVE_DIST_RANGE)
 
 
-def _inside_scene(scene: Any, position: np.ndarray) -> bool:
-    """Whether a camera at ``position`` stands in free space: not inside an object and, for rooms, between the
-    walls (an orbit can otherwise swing a camera through a wall, and it would see nothing of B)."""
-    import torch
-
-    from training.synth.primitives import inside_any
-
-    if bool(inside_any(torch.from_numpy(position.astype(np.float32))[None], scene.prims, margin=0.1)[0]):
-        return False
-    margin = 0.1
-    if position[1] > -margin:  # floor / ground is the plane y = 0 (y points down)
-        return False
-    b = scene.layout.bounds
-    if "hx" in b and "hz" in b:
-        within = abs(position[0]) < b["hx"] - margin and abs(position[2]) < b["hz"] - margin
-        return within and position[1] > -b.get("height", np.inf) + margin
-    return True
-
-
 class SyntheticPairs:
     """Validation-split synthetic scenes: frames ``NNNN`` (sampled cameras) and ``NNNN-moved`` (their A views)."""
 
@@ -104,6 +85,8 @@ class SyntheticPairs:
         return FrameSequence(ids, lambda fid: self._load(scene_id, fid))
 
     def _load(self, scene_id: str, frame_id: str) -> Any:
+        from training.synth.cameras import in_free_space
+
         if not frame_id.endswith("-moved"):
             return self._base(scene_id, frame_id)
 
@@ -113,7 +96,7 @@ class SyntheticPairs:
         rng = np.random.default_rng([self.seed, 11, int(b_id), _stable_hash(scene_id)])
         for _ in range(20):  # a few draws until the moved camera stands in free space
             pose = _moved_pose(b, rng)
-            if _inside_scene(scene, pose[:3, 3]):
+            if in_free_space(scene.layout, pose[:3, 3]):
                 break
         # Only A's depth is used (methods see B's photo), so A skips the costly shadow rays.
         return scene.render(b.K, pose, b.height, b.width, frame_id=frame_id, shadows=False)

@@ -111,10 +111,59 @@ def neighbour_pose(pose: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (pose.astype(np.float64) @ pose_from_yaw_pitch(yaw, pitch, t).double().numpy()).astype(np.float32)
 
 
+SHIFT_BASELINE_RANGE = (0.05, 0.25)
+"""A ``shift`` neighbour's baseline, as a fraction of its camera's median depth: from a stereo rig's (a 0.2 m
+baseline at 3 m is 0.07) to a few steps sideways."""
+
+
+def shift_pose(pose: np.ndarray, median_depth: float, rng: np.random.Generator) -> np.ndarray:
+    """A "next view" with parallax: the camera translated by 5-25% of its median depth in a random direction of
+    its image plane (plus a forward or backward third of that at most) and turned at most 5 degrees.
+
+    A turned camera (:func:`neighbour_pose`) mostly uncovers a strip beyond the old frame's edge; a translated one
+    uncovers the background beside every depth edge, the disocclusions a user's own camera path and real stereo
+    pairs leave. Their true depth is the far side's, which the two kinds of hole teach differently.
+    """
+    from core.camera import pose_from_yaw_pitch
+
+    baseline = float(rng.uniform(*SHIFT_BASELINE_RANGE)) * median_depth
+    angle = float(rng.uniform(0.0, 2.0 * math.pi))
+    forward = float(rng.uniform(-1.0, 1.0)) * baseline / 3.0
+    t = (baseline * math.cos(angle), baseline * math.sin(angle), forward)
+    yaw, pitch = (float(v) for v in rng.uniform(-5.0, 5.0, 2))
+    return (pose.astype(np.float64) @ pose_from_yaw_pitch(yaw, pitch, t).double().numpy()).astype(np.float32)
+
+
+def _neighbour(scene, base, motion: str, rng: np.random.Generator):
+    """One rendered neighbour of ``base`` for ``motion``, or None when eight draws all failed (a camera behind a
+    wall, or one that stares into a wall or the sky)."""
+    from training.synth.cameras import in_free_space
+
+    for _ in range(8):
+        if motion == "turn":
+            pose = neighbour_pose(base.cam_to_world, rng)
+        else:
+            pose = shift_pose(base.cam_to_world, float(np.median(base.depth[base.depth > 0])), rng)
+            if not in_free_space(scene.layout, pose[:3, 3]):
+                continue
+        suffix = "n" if motion == "turn" else "s"
+        nb = scene.render(base.K, pose, base.height, base.width, frame_id=f"{base.frame_id}{suffix}")
+        if nb.valid.mean() > 0.5:
+            return nb
+    return None
+
+
+def neighbour_motions(section, split: str) -> tuple[str, ...]:
+    """The neighbour kinds of ``split``: the recipe's for training; validation keeps the turn alone, so that its
+    scenes, and the runs selected on them, stay comparable across recipes."""
+    motions = tuple(getattr(section, "neighbour_motions", ("turn",)))
+    return motions if split == "train" else ("turn",)
+
+
 def render_scenes(section, split: str) -> Iterator[tuple[list, list[tuple[int, int]]]]:
     """Frames of ``split``, one scene at a time -- the reader's cameras, each followed by one rendered neighbour
-    view -- with the pairs worth warping: each camera with its neighbour, both ways (independent cameras rarely
-    overlap)."""
+    view per motion of :func:`neighbour_motions` -- with the pairs worth warping: each camera with each of its
+    neighbours, both ways (independent cameras rarely overlap)."""
     from tqdm import tqdm
 
     from training.synth import SyntheticReader
@@ -122,6 +171,7 @@ def render_scenes(section, split: str) -> Iterator[tuple[list, list[tuple[int, i
     n_scenes = section.train_scenes if split == "train" else section.val_scenes
     reader = SyntheticReader(n_scenes, section.frames_per_scene, section.height, section.width,
                              seed=section.seed, split=split, randomization=scene_randomization(section, split))
+    motions = neighbour_motions(section, split)
     for k, sid in enumerate(tqdm(reader.scene_ids(), desc=f"render {split} scenes", unit="scene")):
         scene = reader.scene(sid)
         rng = np.random.default_rng([section.seed, k, 11])
@@ -129,13 +179,12 @@ def render_scenes(section, split: str) -> Iterator[tuple[list, list[tuple[int, i
         scene_pairs: list[tuple[int, int]] = []
         for base in reader.frames(sid):
             frames.append(base)
-            for _ in range(8):  # a neighbour that stares into a wall or the sky is useless; try again
-                pose = neighbour_pose(base.cam_to_world, rng)
-                nb = scene.render(base.K, pose, base.height, base.width, frame_id=f"{base.frame_id}n")
-                if nb.valid.mean() > 0.5:
+            b = len(frames) - 1
+            for motion in motions:
+                nb = _neighbour(scene, base, motion, rng)
+                if nb is not None:
                     frames.append(nb)
-                    scene_pairs += [(len(frames) - 2, len(frames) - 1), (len(frames) - 1, len(frames) - 2)]
-                    break
+                    scene_pairs += [(b, len(frames) - 1), (len(frames) - 1, b)]
         yield frames, scene_pairs
 
 
@@ -169,6 +218,9 @@ def synthetic_cache(section, split: str, cache_dir: Path) -> FrameCache:
     randomization = scene_randomization(section, split)
     if randomization is not None:  # absent when off, so caches of earlier runs keep their keys
         recipe["randomization"] = {"photo_textures": randomization.photo_textures, "lighting": randomization.lighting}
+    motions = neighbour_motions(section, split)
+    if motions != ("turn",):  # likewise
+        recipe["neighbours"] = list(motions)
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
     path = cache_dir / f"synthetic-{split}-{key}.npz"
     if path.is_file():

@@ -48,6 +48,10 @@ class SyntheticSection(_Strict):
     (:mod:`training.synth.randomize`). Validation scenes always use the default engine look."""
     lighting: bool = False
     """Domain randomisation of training scenes: wider ranges of light colour, ambient and strength."""
+    neighbour_motions: tuple[Literal["turn", "shift"], ...] = Field(default=("turn",), min_length=1)
+    """The rendered neighbours of each training camera, one per entry: ``turn`` (yawed 8-30 degrees, the
+    pipeline's next view: mostly a new strip) and ``shift`` (translated sideways by 5-25% of the median depth:
+    disocclusions beside every depth edge). Validation scenes always have the turn alone."""
 
 
 class SelfTrainingSection(_Strict):

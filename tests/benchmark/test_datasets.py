@@ -19,9 +19,9 @@ def test_synthetic_pairs_are_validation_scenes_with_a_moved_camera_in_free_space
     assert b.depth.shape == a.depth.shape == (48, 64) and (b.depth > 0).mean() > 0.3
     assert not np.allclose(a.cam_to_world, b.cam_to_world)
     scene = reader.inner.scene(scene_id)
-    from benchmark.datasets import _inside_scene
+    from training.synth.cameras import in_free_space
 
-    assert _inside_scene(scene, a.cam_to_world[:3, 3])
+    assert in_free_space(scene.layout, a.cam_to_world[:3, 3])
     again = SyntheticPairs(n_scenes=1, views_per_scene=2, height=48, width=64).frames(scene_id)
     np.testing.assert_array_equal(again[frames.frame_ids.index("0000-moved")].depth, a.depth)  # deterministic
 

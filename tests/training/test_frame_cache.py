@@ -33,3 +33,36 @@ def test_cache_from_streamed_scenes_holds_every_frame_and_the_named_warps() -> N
         valid = frames[dst].depth > 0
         hole = ((cache.warp_known[m] <= 0) & valid).sum() / valid.sum()
         assert MIN_HOLE_FRACTION <= hole <= MAX_HOLE_FRACTION
+
+
+def test_shift_neighbours_are_translated_cameras_and_only_the_training_split_gets_them() -> None:
+    from training.completion_dataset import SHIFT_BASELINE_RANGE
+
+    section = SyntheticSection(train_scenes=1, val_scenes=1, frames_per_scene=2, height=36, width=48, seed=5,
+                               neighbour_motions=("turn", "shift"))
+    (frames, pairs), = list(render_scenes(section, "train"))
+    ids = [f.frame_id for f in frames]
+    shifted = [i for i, fid in enumerate(ids) if fid.endswith("s")]
+    assert len(shifted) == 2  # one per camera
+    for i in shifted:
+        base = next(frames[j] for j in range(i, -1, -1) if not ids[j].endswith(("n", "s")))
+        assert (ids.index(base.frame_id), i) in pairs and (i, ids.index(base.frame_id)) in pairs
+        # the camera moved by a baseline in the recipe's band of the base view's median depth, barely turned
+        rel = np.linalg.inv(base.cam_to_world.astype(np.float64)) @ frames[i].cam_to_world.astype(np.float64)
+        baseline = float(np.hypot(rel[0, 3], rel[1, 3])) / float(np.median(base.depth[base.depth > 0]))
+        assert SHIFT_BASELINE_RANGE[0] - 1e-4 <= baseline <= SHIFT_BASELINE_RANGE[1] + 1e-4
+        assert np.degrees(np.arccos(np.clip((np.trace(rel[:3, :3]) - 1) / 2, -1, 1))) <= 7.1
+    (val_frames, _), = list(render_scenes(section, "val"))
+    assert not any(f.frame_id.endswith("s") for f in val_frames)  # validation stays comparable across recipes
+    turn_only = section.model_copy(update={"neighbour_motions": ("turn",)})
+    (plain, _), = list(render_scenes(turn_only, "val"))
+    np.testing.assert_array_equal(plain[-1].depth, val_frames[-1].depth)
+
+
+def test_the_neighbour_recipe_is_part_of_the_training_cache_key(tmp_path) -> None:
+    from training.completion_dataset import synthetic_cache
+
+    tiny = SyntheticSection(train_scenes=1, val_scenes=1, frames_per_scene=1, height=24, width=32, seed=2)
+    synthetic_cache(tiny, "train", tmp_path)
+    synthetic_cache(tiny.model_copy(update={"neighbour_motions": ("turn", "shift")}), "train", tmp_path)
+    assert len(list(tmp_path.glob("synthetic-train-*.npz"))) == 2

@@ -51,6 +51,20 @@ def probe_ok(layout: Layout, pose: torch.Tensor) -> bool:
     return float(t[valid].median()) > (1.0 if indoor else 3.0)
 
 
+def in_free_space(layout: Layout, position: np.ndarray, margin: float = 0.1) -> bool:
+    """Whether a camera at ``position`` stands in free space: not inside an object, above the ground and, for
+    rooms, between the walls (a moved camera can otherwise end up behind a wall and see nothing of the scene)."""
+    if bool(inside_any(torch.from_numpy(np.asarray(position, np.float32))[None], layout.prims, margin=margin)[0]):
+        return False
+    if position[1] > -margin:  # floor / ground is the plane y = 0 (y points down)
+        return False
+    b = layout.bounds
+    if "hx" in b and "hz" in b:
+        within = abs(position[0]) < b["hx"] - margin and abs(position[2]) < b["hz"] - margin
+        return within and position[1] > -b.get("height", np.inf) + margin
+    return True
+
+
 def indoor_pose(layout: Layout, rng: np.random.Generator) -> torch.Tensor | None:
     """A candidate room camera, or None when the draw lands in furniture or looks too steeply."""
     b = layout.bounds
