@@ -26,6 +26,8 @@ class ModelSection(_Strict):
     mixture_priors: list[Literal["nearest", "push_pull", "background", "laplacian", "bilateral",
                                  "colorization", "plane"]] = Field(default_factory=list)
     row_coordinate: bool = False
+    image_input: bool = True
+    """False: the net's RGB channels are zero (an ablation; :class:`core.depthnet.DepthNetConfig`)."""
     flip_average: bool = False
     """Inference averages with the mirrored input's prediction (validation too, so selection sees what ships)."""
 

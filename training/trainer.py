@@ -51,6 +51,7 @@ def net_config(cfg: TrainConfig) -> DepthNetConfig:
         base_channels=m.base_channels, channel_mults=tuple(m.channel_mults), groups=m.groups,
         mono_log_scale=m.mono_log_scale, fill_prior=m.fill_prior,
         mixture_priors=tuple(m.mixture_priors), row_coordinate=m.row_coordinate, flip_average=m.flip_average,
+        image_input=m.image_input,
     )
 
 
@@ -342,13 +343,14 @@ class Trainer:
 
 def _warm_start(model: DepthCompletionNet, ckpt: str) -> None:
     """Copy the weights of checkpoint ``ckpt`` into ``model``; the architecture must match, except that the fill
-    prior and the inference flip may differ (they change what an input channel holds or how inference runs, not
-    the weights' shapes) and the model may add mixture fills: their input channels and logits start at zero, so
-    the warm-started net first predicts the uniform mixture of its own prediction and the fills."""
+    prior, the image input and the inference flip may differ (they change what an input channel holds or how
+    inference runs, not the weights' shapes) and the model may add mixture fills: their input channels and logits
+    start at zero, so the warm-started net first predicts the uniform mixture of its own prediction and the fills."""
     src = DepthCompletionNet.from_pretrained(ckpt)
     a, b = src.config.to_dict(), model.config.to_dict()
     for d in (a, b):
-        d.pop("fill_prior"), d.pop("mixture_priors"), d.pop("row_coordinate"), d.pop("flip_average")
+        for key in ("fill_prior", "mixture_priors", "row_coordinate", "flip_average", "image_input"):
+            d.pop(key, None)
     if a != b or src.config.mixture_priors != model.config.mixture_priors[: len(src.config.mixture_priors)]:
         raise InputError(f"init: {ckpt} has architecture {src.config.to_dict()}, the recipe asks for "
                          f"{model.config.to_dict()}")

@@ -2,13 +2,14 @@
 ``core/weights/gld8tr-depth/``, the estimator in ``core/weights/gld8tr-depth-mono/``) and ``ckpt:DIR`` (any folder
 written by ``gld8tr train`` or ``save_pretrained``, for both).
 
-An estimator is a completer with nothing known. The completer returns the known depth *exactly* on known
-pixels (the pipeline merges new points next to old ones and relies on that); only unknown pixels come from the
-network, bent to meet the known depth without a step (:meth:`DepthCompletionNet.meet_known`). Images whose long
-side exceeds ``max_side`` pixels are completed at that working resolution (so that holes and scene extent look to
-the net roughly as in training) and the log-depth prediction is resized back bilinearly; smaller images run at
-native size, as does ``max_side=None``. The default, 320, comes from the study in the model card of the first
-shipped checkpoint: at 240 x 320, native size was as accurate as any downscaling tried.
+An estimator is a completer with nothing known; the shipped completer hands that case to the shipped estimator (the
+monocular checkpoint), so the first view of ``gld8tr run`` is the estimator's depth. The completer returns the known
+depth *exactly* on known pixels (the pipeline merges new points next to old ones and relies on that); only unknown
+pixels come from the network, bent to meet the known depth without a step (:meth:`DepthCompletionNet.meet_known`).
+Images whose long side exceeds ``max_side`` pixels are completed at that working resolution (so that holes and scene
+extent look to the net roughly as in training) and the log-depth prediction is resized back bilinearly; smaller
+images run at native size, as does ``max_side=None``. The default, 320, comes from the study in the model card of
+the first shipped checkpoint: at 240 x 320, native size was as accurate as any downscaling tried.
 """
 
 from __future__ import annotations
@@ -39,10 +40,14 @@ class NetworkDepthCompleter:
     """``DepthCompleter`` protocol: dense depth agreeing exactly with ``depth`` where ``known_mask``."""
 
     def __init__(self, model: DepthCompletionNet, *, name: str, device: str = "cpu",
-                 max_side: int | None = DEFAULT_MAX_SIDE) -> None:
+                 max_side: int | None = DEFAULT_MAX_SIDE, estimator: NetworkDepthEstimator | None = None) -> None:
         self.model = model.to(resolve_device(device)).eval()
         self.name = name
         self.max_side = max_side
+        self.estimator = estimator
+        """Answers when nothing is known (the first view, or a view that sees none of the scene): the shipped
+        completer is trained on completion and is no monocular estimator, so ``gld8tr`` pairs it with the
+        monocular checkpoint. None: the network's own prediction with nothing known."""
 
     def _working_size(self, height: int, width: int) -> tuple[int, int]:
         if self.max_side is None or max(height, width) <= self.max_side:
@@ -64,6 +69,8 @@ class NetworkDepthCompleter:
         dev = next(self.model.parameters()).device
         depth = depth.to(device=dev, dtype=torch.float32)
         known = known_mask.to(dev).bool() & (depth > 0) & torch.isfinite(depth)
+        if self.estimator is not None and not bool(known.any()):
+            return torch.from_numpy(self.estimator(image)).to(dev)
         H, W = depth.shape
         h, w = self._working_size(H, W)
         if (h, w) == (H, W):
@@ -135,8 +142,11 @@ def _checkpoint(arg: str | None) -> tuple[str | Path, str]:
 
 def build_shipped_completer(arg: str | None = None, *, device: str = "cpu", max_side: int | None = DEFAULT_MAX_SIDE,
                             **options: object) -> NetworkDepthCompleter:
-    """Registry factory for ``gld8tr``, the weights in ``core/weights/gld8tr-depth``; unknown options are ignored."""
-    return _load(*_shipped(arg), device, max_side)
+    """Registry factory for ``gld8tr``: the completer in ``core/weights/gld8tr-depth``, with the monocular checkpoint
+    ``core/weights/gld8tr-depth-mono`` answering where nothing is known; unknown options are ignored."""
+    completer = _load(*_shipped(arg), device, max_side)
+    completer.estimator = build_shipped_estimator(device=device, max_side=max_side)
+    return completer
 
 
 def build_shipped_estimator(arg: str | None = None, *, device: str = "cpu", max_side: int | None = DEFAULT_MAX_SIDE,

@@ -51,6 +51,10 @@ class DepthNetConfig:
     camera the row alone says much about depth (floor below the horizon, ceiling above); on the validation frames
     one fixed per-row depth profile, median-scaled, has a lower AbsRel than the v3 net without this channel (0.418
     against 0.448, ``python -m benchmark.depth_diagnostics row-profile``)."""
+    image_input: bool = True
+    """Whether the net sees the photo. False zeroes its RGB input channels (the image-guided fills still use the
+    photo): an ablation of whether the per-pixel choice among fills, learned on synthetic scenes, is misled on
+    real photos by their colours (MODEL_CARD.md). The net then has no monocular cue of its own."""
     flip_average: bool = False
     """At inference (the module in eval mode), average the log prediction with that of the mirrored input
     (left-right), mirrored back. Why: the net is trained on flipped crops, so both are equally valid estimates and

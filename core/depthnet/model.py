@@ -326,7 +326,8 @@ class DepthCompletionNet(nn.Module):
         m = self.config.max_log_ratio
         ratio = (depth.clamp_min(1e-6).log() - log_s[:, None, None, None]).clamp(-m, m) * known
         flag = known.flatten(1).amax(dim=1)[:, None, None, None].expand(B, 1, H, W)
-        channels = [(rgb - _RGB_MEAN) / _RGB_STD, ratio, known, flag]  # flag at _FLAG_CHANNEL
+        image = (rgb - _RGB_MEAN) / _RGB_STD if self.config.image_input else torch.zeros_like(rgb)
+        channels = [image, ratio, known, flag]  # flag at _FLAG_CHANNEL
         fills = [self._fill(name, ratio, known, rgb) for name in self._fill_names()]
         channels.extend(fills)
         if self.config.row_coordinate:

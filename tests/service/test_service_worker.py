@@ -88,7 +88,8 @@ def test_cancel_running_job_stops_it_and_deletes_files(
     api: ApiServer, worker: Worker, service_env: dict[str, str]
 ) -> None:
     with api.client("a") as c:
-        job_id = submit(c, mode="360", width=128, height=96, seed=3).json()["id"]
+        # big enough that 13 views outlast a status poll on a fast CPU (at 128x96 all of them could finish in one)
+        job_id = submit(c, mode="360", width=384, height=288, seed=3).json()["id"]
         _wait_running_view(c, job_id, min_done=1)
         resp = c.delete(f"/scenes/{job_id}")
         assert resp.status_code == 202

@@ -81,3 +81,21 @@ def test_row_coordinate_is_the_last_input_channel_and_moves_the_prediction() -> 
         net.stem.weight[:, -1] += 0.5
         after = net.predict_log(rgb, depth, mask)
     assert not torch.allclose(before, after)
+
+
+def test_without_the_image_input_the_photo_changes_nothing_but_the_image_guided_fills(tmp_path) -> None:
+    from dataclasses import replace
+
+    blind = replace(MIXED, image_input=False)
+    net = _randomised(blind, seed=4)
+    rgb, depth, mask = _inputs(seed=5)
+    other = torch.rand_like(rgb)
+    with torch.no_grad():
+        torch.testing.assert_close(net(other, depth, mask), net(rgb, depth, mask))  # no image-guided fill here
+        seeing = _randomised(MIXED, seed=4)
+        assert not torch.allclose(seeing(other, depth, mask), seeing(rgb, depth, mask))
+    # the flag is saved with the weights, and a seeing checkpoint warm-starts a blind net (same weight shapes)
+    seeing.save_pretrained(tmp_path / "seeing")
+    _warm_start(net, str(tmp_path / "seeing"))
+    net.save_pretrained(tmp_path / "blind")
+    assert DepthCompletionNet.from_pretrained(tmp_path / "blind").config.image_input is False

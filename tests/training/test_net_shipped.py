@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from core.backends import registry
 from core.depthnet import SHIPPED_DIR, SHIPPED_MONO_DIR, DepthCompletionNet
@@ -44,6 +45,31 @@ def test_default_backends_load_the_shipped_weights_and_keep_known_depth() -> Non
     out = completer(image, np.where(known, 2.0 * mono, 0).astype(np.float32), known)
     np.testing.assert_array_equal(out[known], (2.0 * mono)[known].astype(np.float32))
     assert (out[~known] > 0).all()
+
+
+def test_the_first_view_of_a_run_is_the_estimators_depth() -> None:
+    """The shipped completer is trained on completion only; with nothing known it hands over to the estimator, so
+    the README's "the estimator predicts the first view's depth" holds for ``gld8tr run`` itself."""
+    from PIL import Image
+
+    from core.pipeline import generate_scene
+
+    image = np.asarray(Image.open(REPO / "examples" / "coffee.jpg").convert("RGB").resize((160, 104)))
+    estimator = registry.build_depth_estimator()
+    completer = registry.build_depth_completer()
+    mono = estimator(image)
+    empty = np.zeros(image.shape[:2], bool)
+    np.testing.assert_array_equal(completer(image, np.zeros(image.shape[:2], np.float32), empty), mono)
+    own = completer.model  # the completer's own net with nothing known is a different (and worse) depth
+    with torch.inference_mode():
+        rgb = torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float() / 255
+        zero = torch.zeros(1, 1, *image.shape[:2])
+        assert not np.allclose(own(rgb, zero, zero)[0, 0].numpy(), mono, rtol=0.05)
+    scene = generate_scene(image, mode="single", device="cpu")
+    first = np.asarray(scene.depths[0])
+    valid = first > 0
+    assert valid.mean() > 0.9
+    np.testing.assert_allclose(first[valid], mono[valid], rtol=1e-5)
 
 
 def test_model_card_reports_the_metrics_file() -> None:

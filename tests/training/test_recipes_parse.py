@@ -15,7 +15,8 @@ TEXTS = {p: p.read_text() for p in RECIPES}
 
 def test_the_recipes_are_found() -> None:
     names = {p.relative_to(REPO).as_posix() for p in RECIPES}
-    assert {"configs/gld8tr-depth.yaml", "configs/gld8tr-depth-stage2.yaml", "configs/ablations/plane-1500.yaml",
+    assert {"configs/gld8tr-depth.yaml", "configs/gld8tr-depth-stage3.yaml", "configs/gld8tr-depth-stage2.yaml",
+            "configs/ablations/plane-1500.yaml",
             "configs/base.yaml", "configs/splatter.yaml", "configs/recon.yaml"} <= names
 
 
