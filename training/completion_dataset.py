@@ -139,11 +139,12 @@ def _neighbour(scene, base, motion: str, rng: np.random.Generator):
     wall, or one that stares into a wall or the sky)."""
     from training.synth.cameras import in_free_space
 
+    median_depth = float(np.median(base.depth[base.depth > 0])) if motion == "shift" else 0.0
     for _ in range(8):
         if motion == "turn":
             pose = neighbour_pose(base.cam_to_world, rng)
         else:
-            pose = shift_pose(base.cam_to_world, float(np.median(base.depth[base.depth > 0])), rng)
+            pose = shift_pose(base.cam_to_world, median_depth, rng)
             if not in_free_space(scene.layout, pose[:3, 3]):
                 continue
         suffix = "n" if motion == "turn" else "s"

@@ -350,7 +350,7 @@ def _warm_start(model: DepthCompletionNet, ckpt: str) -> None:
     a, b = src.config.to_dict(), model.config.to_dict()
     for d in (a, b):
         for key in ("fill_prior", "mixture_priors", "row_coordinate", "flip_average", "image_input"):
-            d.pop(key, None)
+            d.pop(key)
     if a != b or src.config.mixture_priors != model.config.mixture_priors[: len(src.config.mixture_priors)]:
         raise InputError(f"init: {ckpt} has architecture {src.config.to_dict()}, the recipe asks for "
                          f"{model.config.to_dict()}")

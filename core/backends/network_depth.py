@@ -120,10 +120,11 @@ def _check(image: np.ndarray, depth: np.ndarray, known_mask: np.ndarray) -> tupl
     return image, depth, known_mask
 
 
-def _load(path: str | Path, name: str, device: str, max_side: int | None) -> NetworkDepthCompleter:
+def _load(path: str | Path, name: str, device: str, max_side: int | None,
+          estimator: NetworkDepthEstimator | None = None) -> NetworkDepthCompleter:
     model = DepthCompletionNet.from_pretrained(path)
     log.debug("loaded depth network %s (%d parameters)", name, model.num_parameters())
-    return NetworkDepthCompleter(model, name=name, device=device, max_side=max_side)
+    return NetworkDepthCompleter(model, name=name, device=device, max_side=max_side, estimator=estimator)
 
 
 def _shipped(arg: str | None, folder: Path = SHIPPED_DIR) -> tuple[Path, str]:
@@ -144,9 +145,7 @@ def build_shipped_completer(arg: str | None = None, *, device: str = "cpu", max_
                             **options: object) -> NetworkDepthCompleter:
     """Registry factory for ``gld8tr``: the completer in ``core/weights/gld8tr-depth``, with the monocular checkpoint
     ``core/weights/gld8tr-depth-mono`` answering where nothing is known; unknown options are ignored."""
-    completer = _load(*_shipped(arg), device, max_side)
-    completer.estimator = build_shipped_estimator(device=device, max_side=max_side)
-    return completer
+    return _load(*_shipped(arg), device, max_side, build_shipped_estimator(device=device, max_side=max_side))
 
 
 def build_shipped_estimator(arg: str | None = None, *, device: str = "cpu", max_side: int | None = DEFAULT_MAX_SIDE,
